@@ -1,0 +1,463 @@
+"""The write side: ``DossierLedger``, an eventsourcing application of ``Dossier`` aggregates.
+
+Every accepted envelope becomes one stored event of its dossier's aggregate,
+sealed into the dossier's hash chain, with its applicant block encrypted. A
+batch is judged event by event (bad ones are refused with a reason, good ones
+kept) and the accepted events are saved in one transaction, together with
+their rows in the event index. Optimistic-concurrency conflicts with another
+writer are retried from fresh state, never surfaced.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.domain import BaseAggregate, CanInitAggregate, CanMutateAggregate, MetaDomainEvent
+from eventsourcing.persistence import IntegrityError, Transcoder
+
+from ledger import hashchain
+from ledger.dossier import EMPTY, ImpossibleEvent, Lifecycle, check, evolve
+from ledger.events import EnvelopeError, Recorded, parse_instant, validate
+from ledger.privacy import KeyStore, pseudonym, seal_applicant, unseal_applicant
+from ledger.rules import RuleBook
+
+SQLITE_RECORDER = "ledger.sqlite_store:LedgerSQLiteRecorder"
+POSTGRES_RECORDER = "ledger.postgres_store:LedgerPostgresRecorder"
+
+
+class DossierNotFound(LookupError):
+    def __init__(self, dossier_id: str) -> None:
+        super().__init__(f"unknown dossier {dossier_id!r}")
+        self.dossier_id = dossier_id
+
+
+class Dossier(BaseAggregate[str]):
+    """One dossier, keyed by its dossier code; its events are ledger envelopes
+    and its state is the pure ``Lifecycle`` fold."""
+
+    class Event(CanMutateAggregate[str], metaclass=MetaDomainEvent):
+        originator_id: str
+        originator_version: int
+        timestamp: datetime  # when the ledger appended it (= envelope appended_at)
+
+    class Opened(Event, CanInitAggregate[str]):
+        originator_topic: str
+        envelope: dict[str, Any]
+
+    class Recorded(Event):
+        envelope: dict[str, Any]
+
+        def apply(self, aggregate: Dossier) -> None:
+            aggregate.state = evolve(aggregate.state, self.envelope)
+
+    def __init__(self, envelope: dict[str, Any]) -> None:
+        self.state: Lifecycle = evolve(EMPTY, envelope)
+
+    @classmethod
+    def open(cls, dossier_id: str, envelope: dict[str, Any], timestamp: datetime) -> Dossier:
+        """Start a dossier's aggregate from its DossierReceived event."""
+        return cls._create(cls.Opened, id=dossier_id, envelope=envelope, timestamp=timestamp)
+
+    def record(self, envelope: dict[str, Any], timestamp: datetime) -> None:
+        self.trigger_event(Dossier.Recorded, envelope=envelope, timestamp=timestamp)
+
+
+class OrjsonTranscoder(Transcoder):
+    """JSON via orjson; datetimes at the top level of an event's state are tagged.
+
+    Envelopes are plain JSON values, so only the library's own ``timestamp``
+    needs a tag. Several times faster than the stdlib transcoder, which matters
+    for bulk ingest and replay.
+    """
+
+    def register(self, transcoding: Any) -> None:  # pragma: no cover - not needed
+        raise NotImplementedError
+
+    @staticmethod
+    def _default(o: Any) -> Any:
+        if isinstance(o, datetime):
+            return {"_type_": "datetime_iso", "_data_": o.isoformat()}
+        raise TypeError(f"cannot encode {type(o).__name__}")
+
+    def encode(self, obj: Any) -> bytes:
+        return orjson.dumps(obj, default=self._default, option=orjson.OPT_PASSTHROUGH_DATETIME)
+
+    def decode(self, data: bytes) -> Any:
+        obj = orjson.loads(data)
+        for key, value in obj.items():
+            if isinstance(value, dict) and value.get("_type_") == "datetime_iso":
+                obj[key] = datetime.fromisoformat(value["_data_"])
+        return obj
+
+
+@dataclass
+class Rejection:
+    """Why one input envelope was refused: ``field`` or ``rule`` names the cause."""
+
+    index: int
+    event_id: str | None
+    reason: str
+    field: str | None = None
+    rule: str | None = None
+
+
+@dataclass
+class AppendResult:
+    stored: list[Recorded] = field(default_factory=list)
+    duplicates: list[int] = field(default_factory=list)  # input indexes already in the ledger
+    rejected: list[Rejection] = field(default_factory=list)
+
+
+@dataclass
+class _Pending:
+    index: int
+    envelope: dict[str, Any]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class DossierLedger(Application[str]):
+    """Use cases of the ledger: append, read, verify, digest, forget."""
+
+    name = "DossierLedger"
+    env = {"ORIGINATOR_ID_TYPE": "text", "AGGREGATE_CACHE_MAXSIZE": ""}
+    max_conflict_retries = 20
+    cache_limit = 200_000
+
+    def __init__(self, env: dict[str, str], *, rules: RuleBook, keys: KeyStore) -> None:
+        super().__init__(env)
+        self.rules = rules
+        self.keys = keys
+        self._secret = keys.secret()
+        self._pos_col = "rowid" if self.recorder.positions_gap_free else "notification_id"
+        self._table = self.recorder.qualified_events_table
+        # Aggregates as last saved by this process; a stale one only causes a
+        # version conflict, which clears the cache and retries.
+        self._cache: dict[str, Dossier] = {}
+
+    def construct_transcoder(self) -> Transcoder:
+        return OrjsonTranscoder()
+
+    # --- writing ------------------------------------------------------------
+
+    def append(self, envelope: dict[str, Any]) -> Recorded | None:
+        """Append one event; return it as stored (None if it was already there).
+
+        Raises :class:`EnvelopeError` or :class:`ImpossibleEvent`.
+        """
+        result = self.append_batch([envelope])
+        if result.rejected:
+            raise result.rejected_errors[0]  # type: ignore[attr-defined]
+        return result.stored[0] if result.stored else None
+
+    def append_batch(
+        self, envelopes: Sequence[Any], *, dry_run: bool = False, overlay: dict[str, Any] | None = None
+    ) -> AppendResult:
+        """Append many events in one transaction; each bad one is refused alone.
+
+        With ``dry_run`` nothing is written; ``overlay`` (a dict the caller keeps
+        across calls) carries the would-be state from one dry-run batch to the next.
+        """
+        for attempt in range(self.max_conflict_retries + 1):
+            try:
+                return self._append_batch(envelopes, dry_run, overlay)
+            except IntegrityError:
+                # Another writer got there first: forget cached state and redo.
+                self._cache.clear()
+                if attempt == self.max_conflict_retries:
+                    raise
+                time.sleep(0.002 * (attempt + 1))
+            except BaseException:
+                self._cache.clear()
+                raise
+        raise AssertionError("unreachable")
+
+    def _append_batch(
+        self, envelopes: Sequence[Any], dry_run: bool, overlay: dict[str, Any] | None
+    ) -> AppendResult:
+        result = AppendResult()
+        errors: list[Exception] = []
+        valid: list[_Pending] = []
+        for i, raw in enumerate(envelopes):
+            try:
+                valid.append(_Pending(i, validate(raw)))
+            except EnvelopeError as e:
+                eid = raw.get("event_id") if isinstance(raw, dict) else None
+                result.rejected.append(Rejection(i, eid, str(e), field=e.field))
+                errors.append(e)
+
+        known = self._lookup_event_ids([p.envelope["event_id"] for p in valid])
+        if overlay is not None:
+            known.update(overlay.setdefault("ids", {}))
+            aggs_overlay: dict[str, Dossier] = overlay.setdefault("aggregates", {})
+            wanted = [p.envelope["dossier_id"] for p in valid if p.envelope["dossier_id"] not in aggs_overlay]
+            aggregates = {**self._load(wanted, use_cache=False), **aggs_overlay}
+        else:
+            aggregates = self._load([p.envelope["dossier_id"] for p in valid])
+        keys = self._applicant_keys(valid)
+        appended_at = _now()
+        appended_iso = appended_at.isoformat()
+        seen: dict[str, tuple[str, str]] = {}
+        index_rows: list[tuple[str, str, int, str]] = []
+        touched: dict[str, Dossier] = {}
+        accepted: list[tuple[int, str]] = []  # (input index, dossier id)
+
+        for p in valid:
+            env = p.envelope
+            eid, did = env["event_id"], env["dossier_id"]
+            prior = known.get(eid) or seen.get(eid)
+            if prior is not None:
+                if prior == (did, env["type"]):
+                    result.duplicates.append(p.index)
+                    continue
+                err = ImpossibleEvent(
+                    did, eid, "duplicate_event_id", f"event_id already used by {prior[1]} of dossier {prior[0]}"
+                )
+                result.rejected.append(Rejection(p.index, eid, str(err), rule=err.rule))
+                errors.append(err)
+                continue
+            agg = aggregates.get(did)
+            state = agg.state if agg is not None else EMPTY
+            try:
+                stored_env = self._prepare(env, state, keys, appended_iso)
+                check(state, stored_env, ordering_tolerance=self._ordering_tolerance(state, stored_env))
+            except (ImpossibleEvent, EnvelopeError) as err:
+                result.rejected.append(
+                    Rejection(p.index, eid, str(err), rule=getattr(err, "rule", None), field=getattr(err, "field", None))
+                )
+                errors.append(err)
+                continue
+            stored_env = hashchain.seal(stored_env, state.last_hash or hashchain.GENESIS)
+            if agg is None:
+                agg = Dossier.open(did, stored_env, appended_at)
+                aggregates[did] = agg
+            else:
+                agg.record(stored_env, appended_at)
+            touched[did] = agg
+            seen[eid] = (did, env["type"])
+            index_rows.append((eid, did, agg.version, env["type"]))
+            accepted.append((p.index, did))
+
+        if dry_run:
+            if overlay is not None:
+                overlay["aggregates"].update(touched)
+                overlay["ids"].update(seen)
+            result.stored = [Recorded(0, 0, {}) for _ in accepted]
+        elif touched:
+            pending = {did: list(agg.pending_events) for did, agg in touched.items()}
+            recordings = self.save(*touched.values(), index_rows=index_rows)
+            positions = {(r.domain_event.originator_id, r.domain_event.originator_version): r.notification.id for r in recordings}
+            cursor = {did: 0 for did in pending}
+            for _, did in accepted:
+                ev = pending[did][cursor[did]]
+                cursor[did] += 1
+                result.stored.append(
+                    Recorded(positions[(did, ev.originator_version)], ev.originator_version, ev.envelope)
+                )
+            if len(self._cache) > self.cache_limit:
+                self._cache.clear()
+            self._cache.update(touched)
+        result.rejected_errors = errors  # type: ignore[attr-defined]
+        return result
+
+    def _prepare(
+        self, env: dict[str, Any], state: Lifecycle, keys: dict[str, bytes], appended_iso: str
+    ) -> dict[str, Any]:
+        """The envelope as it will be stored: ledger fields set, personal data sealed."""
+        out = dict(env)
+        out["appended_at"] = appended_iso
+        if out.get("recorded_at") is None:
+            out["recorded_at"] = appended_iso
+        if env["type"] == "DossierReceived":
+            data = dict(env["data"])
+            if data.get("rule_set") is None:
+                received = parse_instant(env["occurred_at"], "occurred_at")
+                data["rule_set"] = self.rules.in_force(received).id
+            else:
+                try:
+                    self.rules.get(data["rule_set"])
+                except KeyError:
+                    raise EnvelopeError("data.rule_set", f"unknown rule set {data['rule_set']!r}") from None
+            applicant = data["applicant"]
+            if "sealed" not in applicant:
+                pseudo = pseudonym(self._secret, applicant["id_number"])
+                data["applicant"] = seal_applicant(dict(applicant), pseudo, keys[pseudo])
+            out["data"] = data
+        return out
+
+    def _ordering_tolerance(self, state: Lifecycle, env: dict[str, Any]) -> Any:
+        rule_set = state.rule_set or env["data"].get("rule_set")
+        return self.rules.get(rule_set).ordering_tolerance if rule_set else self.rules.rule_sets[-1].ordering_tolerance
+
+    def _applicant_keys(self, pending: Iterable[_Pending]) -> dict[str, bytes]:
+        pseudos = [
+            pseudonym(self._secret, p.envelope["data"]["applicant"]["id_number"])
+            for p in pending
+            if p.envelope["type"] == "DossierReceived" and "sealed" not in p.envelope["data"]["applicant"]
+        ]
+        return self.keys.keys_for(pseudos, create=True) if pseudos else {}
+
+    def _lookup_event_ids(self, event_ids: list[str]) -> dict[str, tuple[str, str]]:
+        found: dict[str, tuple[str, str]] = {}
+        for i in range(0, len(event_ids), 500):
+            chunk = event_ids[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            for eid, did, etype in self.recorder.query(
+                f"SELECT event_id, dossier_id, type FROM ledger_event_index WHERE event_id IN ({marks})", chunk
+            ):
+                found[eid] = (did, etype)
+        return found
+
+    def _load(self, dossier_ids: list[str], *, use_cache: bool = True) -> dict[str, Dossier]:
+        """Current aggregates of these dossiers (those that exist)."""
+        unique = sorted(set(dossier_ids))
+        out: dict[str, Dossier] = {}
+        if use_cache:
+            out = {did: self._cache[did] for did in unique if did in self._cache}
+            unique = [did for did in unique if did not in out]
+        existing: set[str] = set()
+        for i in range(0, len(unique), 500):
+            chunk = unique[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            existing.update(
+                r[0]
+                for r in self.recorder.query(
+                    f"SELECT DISTINCT dossier_id FROM ledger_event_index WHERE dossier_id IN ({marks})", chunk
+                )
+            )
+        out.update({did: self.repository.get(did) for did in existing})
+        return out
+
+    # --- reading ------------------------------------------------------------
+
+    def get(self, dossier_id: str) -> Dossier:
+        try:
+            return self.repository.get(dossier_id)
+        except AggregateNotFoundError:
+            raise DossierNotFound(dossier_id) from None
+
+    @staticmethod
+    def decode(state: bytes) -> dict[str, Any]:
+        """The envelope inside a stored event's bytes."""
+        return orjson.loads(state)["envelope"]
+
+    def read(self, after: int = 0, limit: int = 1000, *, upto: int | None = None) -> list[Recorded]:
+        """Events with ``after < position (<= upto)``, in ledger order."""
+        rows = self.recorder.select_notifications(start=after, limit=limit, stop=upto, inclusive_of_start=False)
+        return [Recorded(n.id, n.originator_version, orjson.loads(n.state)["envelope"]) for n in rows]
+
+    def iter_all(self, after: int = 0, *, upto: int | None = None, page: int = 5000) -> Iterator[Recorded]:
+        while True:
+            batch = self.read(after, page, upto=upto)
+            if not batch:
+                return
+            yield from batch
+            after = batch[-1].position
+
+    def events_of(self, dossier_id: str) -> list[Recorded]:
+        """A dossier's events in chain order, with their ledger positions."""
+        rows = self.recorder.query(
+            f"SELECT {self._pos_col}, originator_version, state FROM {self._table} "
+            "WHERE originator_id = ? ORDER BY originator_version",
+            [dossier_id],
+        )
+        if not rows:
+            raise DossierNotFound(dossier_id)
+        return [Recorded(p, v, self.decode(bytes(s))) for p, v, s in rows]
+
+    def max_position(self) -> int:
+        return self.recorder.max_notification_id() or 0
+
+    def status(self) -> dict[str, int]:
+        (events,) = self.recorder.query(f"SELECT COUNT(*) FROM {self._table}")[0]
+        (dossiers,) = self.recorder.query(f"SELECT COUNT(DISTINCT originator_id) FROM {self._table}")[0]
+        return {"events": int(events), "dossiers": int(dossiers), "position": self.max_position()}
+
+    # --- cursors (e.g. the relay's acked position) ---------------------------
+
+    def get_cursor(self, name: str) -> int:
+        rows = self.recorder.query("SELECT position FROM ledger_cursors WHERE name = ?", [name])
+        return int(rows[0][0]) if rows else 0
+
+    def set_cursor(self, name: str, position: int) -> None:
+        self.recorder.query(
+            "INSERT INTO ledger_cursors (name, position) VALUES (?, ?) "
+            "ON CONFLICT (name) DO UPDATE SET position = excluded.position",
+            [name, position],
+            commit=True,
+        )
+
+    # --- personal data ------------------------------------------------------
+
+    def applicant(self, envelope: dict[str, Any]) -> dict[str, Any] | None:
+        """Decrypt a DossierReceived's applicant block (None once shredded)."""
+        block = envelope["data"]["applicant"]
+        key = self.keys.keys_for([block["pseudonym"]], create=False).get(block["pseudonym"])
+        return unseal_applicant(block, key)
+
+    def forget(self, pseudo: str) -> bool:
+        """Crypto-shred an applicant: their data becomes unreadable in every event."""
+        return self.keys.forget(pseudo)
+
+    # --- raw rows for verification -------------------------------------------
+
+    def stored_rows(self, dossier_id: str | None = None) -> Iterator[hashchain.StoredRow]:
+        """Every stored row, decoded defensively, ordered by dossier then version."""
+        where, params = ("WHERE originator_id = ? ", [dossier_id]) if dossier_id else ("", [])
+        rows = self.recorder.query(
+            f"SELECT originator_id, originator_version, {self._pos_col}, topic, state FROM {self._table} "
+            f"{where}ORDER BY originator_id, originator_version",
+            params,
+        )
+        for did, version, position, topic, state in rows:
+            yield _decode_row(did, int(version), int(position), topic, bytes(state))
+
+    def index_rows(self, dossier_id: str | None = None) -> list[tuple[str, str, int, str]]:
+        where, params = ("WHERE dossier_id = ? ", [dossier_id]) if dossier_id else ("", [])
+        return [
+            (e, d, int(v), t)
+            for e, d, v, t in self.recorder.query(
+                f"SELECT event_id, dossier_id, version, type FROM ledger_event_index {where}", params
+            )
+        ]
+
+    def event_hashes(self, upto: int) -> list[tuple[int, str]]:
+        """(position, hash) of every event up to a position, in ledger order."""
+        out: list[tuple[int, str]] = []
+        for rec in self.iter_all(0, upto=upto):
+            out.append((rec.position, rec.envelope["hash"]))
+        return out
+
+
+_TOPICS = {
+    f"{Dossier.__module__}:{Dossier.Opened.__qualname__}",
+    f"{Dossier.__module__}:{Dossier.Recorded.__qualname__}",
+}
+
+
+def _decode_row(did: str, version: int, position: int, topic: str, state: bytes) -> hashchain.StoredRow:
+    """Decode a row without trusting it: every byte must be accounted for."""
+    try:
+        obj = orjson.loads(state)
+        env = obj["envelope"]
+        if topic not in _TOPICS:
+            raise ValueError(f"unexpected topic {topic!r}")
+        ts = obj.get("timestamp", {}).get("_data_")
+        if ts is None or datetime.fromisoformat(ts) != datetime.fromisoformat(env["appended_at"]):
+            raise ValueError("library timestamp differs from the envelope's appended_at")
+        extra = set(obj) - {"envelope", "timestamp", "originator_topic"}
+        if extra:
+            raise ValueError(f"unexpected field(s) {sorted(extra)}")
+        if "originator_topic" in obj and obj["originator_topic"] != f"{Dossier.__module__}:{Dossier.__qualname__}":
+            raise ValueError("unexpected originator_topic")
+        return hashchain.StoredRow(position, did, version, env)
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
+        return hashchain.StoredRow(position, did, version, None, f"stored bytes do not decode: {e}")

@@ -1,0 +1,217 @@
+"""The ``dossier`` command: a thin shell over the Python API.
+
+Every command takes ``--data-dir`` (else ``DOSSIER_DATA_DIR``, else
+``./dossier-data``); the store is chosen by ``DOSSIER_STORE``.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ledger.config import Settings
+
+
+def data_dir_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``--data-dir``, resolved into ``settings`` for the command."""
+
+    @click.option(
+        "--data-dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=None,
+        help="Data directory (default: $DOSSIER_DATA_DIR or ./dossier-data).",
+    )
+    @functools.wraps(fn)
+    def wrapper(*args: Any, data_dir: Path | None, **kwargs: Any) -> Any:
+        return fn(*args, settings=Settings.from_env(data_dir), **kwargs)
+
+    return wrapper
+
+
+def open_ledger(settings: Settings):  # noqa: ANN201 - keeps imports lazy for fast --help
+    from ledger.bootstrap import open_ledger as _open
+
+    return _open(settings)
+
+
+def echo_json(obj: Any) -> None:
+    click.echo(json.dumps(obj, ensure_ascii=False, indent=None, sort_keys=True))
+
+
+@click.group()
+@click.version_option(package_name="dossier-ledger")
+def main() -> None:
+    """Administrative dossiers as immutable, verifiable events."""
+
+
+@main.command()
+@click.option("--days", type=click.IntRange(min=1), required=True, help="Days of activity to simulate.")
+@click.option("--seed", type=int, default=1, show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Events (JSON Lines).")
+@click.option("--labels", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Ground truth of injected irregularities (JSON Lines).")
+@click.option("--start", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+              help="First simulated day (default 2025-09-01).")
+def simulate(days: int, seed: int, out: Path, labels: Path | None, start: Any) -> None:
+    """Simulate a province's dossiers as JSON Lines envelopes.
+
+    Example: dossier simulate --days 30 --seed 1 --out e.jsonl --labels labels.jsonl
+    """
+    from ledger.simulator import simulate as run
+
+    kwargs = {"start": start.date()} if start else {}
+    with out.open("w", encoding="utf-8") as fout:
+        if labels:
+            with labels.open("w", encoding="utf-8") as flab:
+                summary = run(days, seed, fout, flab, **kwargs)
+        else:
+            summary = run(days, seed, fout, None, **kwargs)
+    click.echo(json.dumps(summary, ensure_ascii=False, sort_keys=True), err=True)
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
+@click.option("--dry-run", is_flag=True, help="Validate only; write nothing.")
+@click.option("--rejects", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Where rejected lines go (default FILE.rejects.jsonl, or rejects.jsonl in the data dir for -).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@data_dir_option
+def ingest(file: str, dry_run: bool, rejects: Path | None, fmt: str, settings: Settings) -> None:
+    """Append JSON Lines envelopes; idempotent by event_id.
+
+    Each bad line is reported as FILE:LINE: reason and written to the reject file;
+    good lines are stored. Exit status 0 only if nothing was rejected.
+
+    Example: dossier ingest e.jsonl
+    """
+    from ledger.ingest import ingest_lines, write_rejects
+
+    ledger = open_ledger(settings)
+    source = "-" if file == "-" else file
+    stream = sys.stdin if file == "-" else open(file, encoding="utf-8")  # noqa: SIM115
+    try:
+        report = ingest_lines(
+            ledger, stream, source=source, dry_run=dry_run, on_error=lambda e: click.echo(str(e), err=True)
+        )
+    finally:
+        if stream is not sys.stdin:
+            stream.close()
+    if report.errors:
+        if rejects is None:
+            rejects = settings.data_dir / "rejects.jsonl" if file == "-" else Path(file + ".rejects.jsonl")
+        rejects.parent.mkdir(parents=True, exist_ok=True)
+        with rejects.open("w", encoding="utf-8") as fout:
+            write_rejects(report.errors, fout)
+    summary = report.as_dict() | {"dry_run": dry_run, "rejects_file": str(rejects) if report.errors else None}
+    if fmt == "json":
+        echo_json(summary)
+    else:
+        verb = "would store" if dry_run else "stored"
+        click.echo(
+            f"{report.read} read, {verb} {report.stored}, {report.duplicates} already present, "
+            f"{report.rejected} rejected" + (f" (see {rejects})" if report.errors else "")
+        )
+    sys.exit(1 if report.errors else 0)
+
+
+@main.command()
+@click.argument("dossier_id", required=False)
+@click.option("--all", "all_", is_flag=True, help="Verify every dossier and the ledger's positions.")
+@click.option("--digest", "digest_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Also prove the log still extends this digest.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@data_dir_option
+def verify(dossier_id: str | None, all_: bool, digest_file: Path | None, fmt: str, settings: Settings) -> None:
+    """Recompute hash chains from the store; name every altered, deleted, inserted or reordered event.
+
+    Exit status 1 if anything is wrong.
+
+    Example: dossier verify --all ; dossier verify --digest digest.json
+    """
+    from ledger.audit import check_digest, verify as run_verify
+
+    if not dossier_id and not all_ and not digest_file:
+        raise click.UsageError("give a DOSSIER_ID, --all, or --digest FILE")
+    ledger = open_ledger(settings)
+    if dossier_id:
+        from ledger.application import DossierNotFound
+
+        try:
+            ledger.events_of(dossier_id)
+        except DossierNotFound as e:
+            raise click.ClickException(str(e)) from None
+    problems = run_verify(ledger, None if all_ or not dossier_id else dossier_id)
+    if digest_file:
+        try:
+            digest = json.loads(digest_file.read_text(encoding="utf-8"))
+            problems += check_digest(ledger, digest)
+        except (ValueError, TypeError) as e:
+            raise click.ClickException(f"{digest_file}: {e}") from None
+    status = ledger.status()
+    scope = dossier_id or "all dossiers"
+    if fmt == "json":
+        echo_json({"ok": not problems, "scope": scope, "problems": [str(p) for p in problems], **status})
+    else:
+        for p in problems:
+            click.echo(str(p))
+        verdict = "OK" if not problems else f"FAILED: {len(problems)} problem(s)"
+        click.echo(f"verified {scope} ({status['events']} events, {status['dossiers']} dossiers): {verdict}")
+    sys.exit(1 if problems else 0)
+
+
+@main.command()
+@click.option("--position", type=click.IntRange(min=0), default=None, help="Up to this position (default: latest).")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Also write it to a file.")
+@data_dir_option
+def digest(position: int | None, out: Path | None, settings: Settings) -> None:
+    """Print a Merkle root over all events up to a ledger position.
+
+    Example: dossier digest --out digest.json
+    """
+    from ledger.audit import issue_digest
+
+    d = issue_digest(open_ledger(settings), position)
+    text = json.dumps(d, sort_keys=True)
+    if out:
+        out.write_text(text + "\n", encoding="utf-8")
+    click.echo(text)
+
+
+@main.command()
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@data_dir_option
+def status(fmt: str, settings: Settings) -> None:
+    """Counts of events and dossiers, and the latest ledger position.
+
+    Example: dossier status --format json
+    """
+    s = open_ledger(settings).status()
+    if fmt == "json":
+        echo_json(s)
+    else:
+        for key in ("events", "dossiers", "position"):
+            click.echo(f"{key:<10}{s[key]:>12}")
+
+
+@main.command()
+@click.argument("pseudonym")
+@data_dir_option
+def forget(pseudonym: str, settings: Settings) -> None:
+    """Crypto-shred an applicant: delete their key so their data is unreadable everywhere.
+
+    Example: dossier forget ap-3f2a9c0e...
+    """
+    if open_ledger(settings).forget(pseudonym):
+        click.echo(f"forgot {pseudonym}: personal data in every event is now unreadable; chains still verify")
+    else:
+        raise click.ClickException(f"no key for {pseudonym} (unknown or already forgotten)")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

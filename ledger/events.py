@@ -1,0 +1,312 @@
+"""The one event envelope every part of dossier-ledger speaks.
+
+An envelope is a plain dict (JSON object) so that it crosses every boundary
+(JSON Lines files, the event store, Kafka, DuckDB) unchanged. This module
+validates incoming envelopes, upcasts older schema versions, and declares the
+type-specific ``data`` fields in one table (``EVENT_TYPES``) from which the
+JSON Schema files under ``ledger/schema/`` are generated.
+
+Pure: standard library only.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+SCHEMA_VERSION = 2
+"""Current envelope schema version; older versions are upcast on read."""
+
+CHANNELS = ("direct", "online", "postal")
+ONLINE_LEVELS = ("none", "partial", "full")
+TIME_UNITS = ("working_days", "working_hours", "calendar_days", "months", "same_day")
+ROLES = (
+    "applicant",
+    "receiver",
+    "handler",
+    "appraiser",
+    "approver",
+    "desk_head",
+    "agency_head",
+    "system",
+    "postal",
+)
+
+# Fields the ledger sets when it appends an event; never accepted from input.
+LEDGER_FIELDS = ("appended_at", "prev_hash", "hash")
+ENVELOPE_FIELDS = (
+    "event_id",
+    "dossier_id",
+    "type",
+    "occurred_at",
+    "recorded_at",
+    "actor",
+    "data",
+    "schema_version",
+)
+
+
+class EnvelopeError(ValueError):
+    """An envelope is malformed; ``field`` names the offending field."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+# --- field kinds -------------------------------------------------------------
+# A field spec is (kind, required). Kinds: "str", "int", "number", "bool",
+# "instant", "str_list", "enum:<a|b>", "duration", "party", "applicant".
+
+F = tuple[str, bool]
+
+_PROCESSING_TIME = "duration"
+EVENT_TYPES: dict[str, dict[str, F]] = {
+    "DossierReceived": {
+        "procedure_code": ("str", True),
+        "procedure_version": ("str", True),
+        "agency": ("str", True),
+        "channel": ("enum:" + "|".join(CHANNELS), True),
+        "online_level": ("enum:" + "|".join(ONLINE_LEVELS), False),
+        "applicant": ("applicant", True),
+        "documents": ("str_list", True),
+        "processing_time": (_PROCESSING_TIME, True),
+        "appointment_at": ("instant", False),
+        "rule_set": ("str", False),
+        "lead_agency": ("str", False),
+        "fee": ("number", False),
+    },
+    "HandedOver": {
+        "from_official": ("str", True),
+        "from_agency": ("str", True),
+        "to_official": ("str", True),
+        "to_agency": ("str", True),
+        "step": ("str", True),
+        "budget": ("duration", False),
+        "acknowledged": ("bool", False),
+        "note": ("str", False),
+    },
+    "StepCompleted": {
+        "step": ("str", True),
+        "outcome": ("str", False),
+        "note": ("str", False),
+    },
+    "SupplementRequested": {
+        "documents": ("str_list", True),
+        "reason": ("str", True),
+        "stage": ("enum:intake|appraisal", False),
+    },
+    "SupplementReceived": {
+        "documents": ("str_list", True),
+    },
+    "ClockPaused": {"reason": ("str", True)},
+    "ClockResumed": {"reason": ("str", True)},
+    "TransferredToAgency": {
+        "to_agency": ("str", True),
+        "task": ("str", True),
+        "budget": ("duration", False),
+        "lead_agency": ("str", False),
+    },
+    "ApologyIssued": {
+        "reason": ("str", False),
+        "new_appointment_at": ("instant", False),
+    },
+    "ResultIssued": {
+        "decision": ("enum:approved|refused", True),
+        "reason": ("str", False),
+    },
+    "ResultReturned": {"channel": ("enum:" + "|".join(CHANNELS), True)},
+    "DossierWithdrawn": {"reason": ("str", False)},
+    "FeedbackGiven": {
+        "rating": ("int", False),
+        "complaint": ("bool", False),
+        "comment": ("str", False),
+    },
+}
+"""Type -> data fields. Irregular-but-real conduct (an apology with no reason,
+a refusal with no reason) must stay representable, so such fields are optional."""
+
+APPLICANT_FIELDS = ("name", "id_number", "phone", "address")
+
+
+# --- upcasting ---------------------------------------------------------------
+
+Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
+
+_V1_CHANNEL_CODES = {1: "direct", 2: "online", 3: "postal", "1": "direct", "2": "online", "3": "postal"}
+
+
+def _upcast_v1(env: dict[str, Any]) -> dict[str, Any]:
+    """v1 -> v2: portal channel codes (1/2/3) became names, and the bare
+    ``processing_days`` integer became ``processing_time`` {value, unit}."""
+    data = dict(env.get("data") or {})
+    for key in ("channel",):
+        if key in data and data[key] in _V1_CHANNEL_CODES:
+            data[key] = _V1_CHANNEL_CODES[data[key]]
+    if "processing_days" in data and "processing_time" not in data:
+        data["processing_time"] = {"value": data.pop("processing_days"), "unit": "working_days"}
+    return {**env, "data": data, "schema_version": 2}
+
+
+UPCASTERS: dict[int, Upcaster] = {1: _upcast_v1}
+"""schema_version -> function lifting an envelope to version + 1."""
+
+
+def upcast(env: dict[str, Any]) -> dict[str, Any]:
+    """Lift an envelope of any supported schema version to ``SCHEMA_VERSION``."""
+    version = env.get("schema_version")
+    if type(version) is not int:
+        raise EnvelopeError("schema_version", f"must be an integer, got {version!r}")
+    if version > SCHEMA_VERSION or (version < SCHEMA_VERSION and version not in UPCASTERS):
+        raise EnvelopeError(
+            "schema_version",
+            f"unsupported version {version} (supported: "
+            f"{', '.join(str(v) for v in sorted([*UPCASTERS, SCHEMA_VERSION]))})",
+        )
+    while version < SCHEMA_VERSION:
+        env = UPCASTERS[version](env)
+        version = env["schema_version"]
+    return env
+
+
+# --- validation --------------------------------------------------------------
+
+_ISO_OFFSET = re.compile(r".*(Z|[+-]\d\d:\d\d)$")
+
+
+def parse_instant(value: Any, field: str) -> datetime:
+    """An ISO 8601 instant that carries its UTC offset (naive times are ambiguous)."""
+    if not isinstance(value, str) or not _ISO_OFFSET.match(value):
+        raise EnvelopeError(field, f"must be an ISO 8601 instant with a UTC offset, got {value!r}")
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        raise EnvelopeError(field, f"not a valid ISO 8601 instant: {value!r}") from None
+
+
+def _check_field(path: str, kind: str, value: Any) -> None:
+    if kind == "str":
+        if not isinstance(value, str) or not value:
+            raise EnvelopeError(path, f"must be a non-empty string, got {value!r}")
+    elif kind == "int":
+        if type(value) is not int:
+            raise EnvelopeError(path, f"must be an integer, got {value!r}")
+    elif kind == "number":
+        if type(value) not in (int, float):
+            raise EnvelopeError(path, f"must be a number, got {value!r}")
+    elif kind == "bool":
+        if type(value) is not bool:
+            raise EnvelopeError(path, f"must be true or false, got {value!r}")
+    elif kind == "instant":
+        parse_instant(value, path)
+    elif kind == "str_list":
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            raise EnvelopeError(path, "must be a list of non-empty strings")
+    elif kind.startswith("enum:"):
+        allowed = kind[5:].split("|")
+        if value not in allowed:
+            raise EnvelopeError(path, f"must be one of {', '.join(allowed)}, got {value!r}")
+    elif kind == "duration":
+        if not isinstance(value, Mapping):
+            raise EnvelopeError(path, "must be an object {value, unit}")
+        unit = value.get("unit")
+        if unit not in TIME_UNITS:
+            raise EnvelopeError(f"{path}.unit", f"must be one of {', '.join(TIME_UNITS)}, got {unit!r}")
+        amount = value.get("value")
+        if unit != "same_day" and (type(amount) not in (int, float) or amount < 0):
+            raise EnvelopeError(f"{path}.value", f"must be a non-negative number, got {amount!r}")
+    elif kind == "applicant":
+        if not isinstance(value, Mapping):
+            raise EnvelopeError(path, "must be an object")
+        if "sealed" in value:  # already protected (read back from the store)
+            return
+        for key in ("name", "id_number"):
+            if not isinstance(value.get(key), str) or not value.get(key):
+                raise EnvelopeError(f"{path}.{key}", "required")
+        unknown = set(value) - set(APPLICANT_FIELDS)
+        if unknown:
+            raise EnvelopeError(path, f"unknown field(s): {', '.join(sorted(unknown))}")
+    else:  # pragma: no cover - a bug in EVENT_TYPES
+        raise AssertionError(kind)
+
+
+def validate(raw: Any) -> dict[str, Any]:
+    """Check an incoming envelope and return it upcast to the current schema.
+
+    Raises :class:`EnvelopeError` naming the first offending field. Ledger-set
+    fields (``appended_at``, ``prev_hash``, ``hash``) are refused on input:
+    only the ledger may write them.
+    """
+    if not isinstance(raw, Mapping):
+        raise EnvelopeError("envelope", f"must be a JSON object, got {type(raw).__name__}")
+    for key in ENVELOPE_FIELDS:
+        if key not in raw and key != "recorded_at":
+            raise EnvelopeError(key, "missing")
+    for key in LEDGER_FIELDS:
+        if key in raw:
+            raise EnvelopeError(key, "is set by the ledger and must not be supplied")
+    unknown = set(raw) - set(ENVELOPE_FIELDS)
+    if unknown:
+        raise EnvelopeError("envelope", f"unknown field(s): {', '.join(sorted(unknown))}")
+    env = upcast(dict(raw))
+    try:
+        uuid.UUID(str(env["event_id"]))
+    except ValueError:
+        raise EnvelopeError("event_id", f"must be a UUID, got {env['event_id']!r}") from None
+    if not isinstance(env["event_id"], str):
+        raise EnvelopeError("event_id", "must be a UUID string")
+    _check_field("dossier_id", "str", env["dossier_id"])
+    etype = env["type"]
+    spec = EVENT_TYPES.get(etype) if isinstance(etype, str) else None
+    if spec is None:
+        raise EnvelopeError("type", f"unknown event type {etype!r}")
+    parse_instant(env["occurred_at"], "occurred_at")
+    if env.get("recorded_at") is not None:
+        parse_instant(env["recorded_at"], "recorded_at")
+    actor = env["actor"]
+    if not isinstance(actor, Mapping):
+        raise EnvelopeError("actor", "must be an object {id, role, agency}")
+    for key in ("id", "role", "agency"):
+        _check_field(f"actor.{key}", "str", actor.get(key))
+    if actor["role"] not in ROLES:
+        raise EnvelopeError("actor.role", f"must be one of {', '.join(ROLES)}, got {actor['role']!r}")
+    data = env["data"]
+    if not isinstance(data, Mapping):
+        raise EnvelopeError("data", "must be an object")
+    for name, (kind, required) in spec.items():
+        if name not in data or data[name] is None:
+            if required:
+                raise EnvelopeError(f"data.{name}", f"missing (required for {etype})")
+            continue
+        _check_field(f"data.{name}", kind, data[name])
+    unknown = set(data) - set(spec)
+    if unknown:
+        raise EnvelopeError("data", f"unknown field(s) for {etype}: {', '.join(sorted(unknown))}")
+    return env
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """An envelope as the ledger stored it, with its position in the ledger.
+
+    ``position`` is the store's notification id: global, gap-free on SQLite,
+    increasing (possibly with gaps) on PostgreSQL. It is the dedupe key every
+    downstream consumer honours.
+    """
+
+    position: int
+    version: int
+    envelope: dict[str, Any]
+
+    @property
+    def type(self) -> str:
+        return self.envelope["type"]
+
+    @property
+    def dossier_id(self) -> str:
+        return self.envelope["dossier_id"]

@@ -1,0 +1,162 @@
+"""Tamper evidence: a SHA-256 chain per dossier and a Merkle root over the ledger.
+
+Each stored envelope carries ``prev_hash`` (the previous event of the same
+dossier, or ``GENESIS``) and ``hash`` = SHA-256 of the canonical encoding of the
+envelope without its ``hash`` field. Editing, deleting, inserting or reordering
+any event breaks a link, and :func:`check_chain` names the event.
+
+The digest is an RFC 6962 Merkle tree hash over the event hashes in ledger
+order: publishing ``(position, root)`` lets anyone later prove the log still
+extends it unchanged.
+
+Canonical encoding: JSON, keys sorted, no insignificant whitespace, UTF-8, no
+ASCII escaping (what ``json.dumps(obj, sort_keys=True, separators=(",", ":"),
+ensure_ascii=False)`` produces for the strings, integers, booleans and nulls an
+envelope holds). Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+GENESIS = "0" * 64
+HASH_ALGORITHM = "sha256"
+DIGEST_ALGORITHM = "rfc6962-sha256"
+
+
+def canonical(obj: Any) -> bytes:
+    """The byte string that is hashed: sorted keys, compact, UTF-8."""
+    return orjson.dumps(obj, option=orjson.OPT_SORT_KEYS)
+
+
+def event_hash(envelope: dict[str, Any]) -> str:
+    """Hash of an envelope (its ``prev_hash`` included, its ``hash`` excluded)."""
+    body = {k: v for k, v in envelope.items() if k != "hash"}
+    return hashlib.sha256(canonical(body)).hexdigest()
+
+
+def seal(envelope: dict[str, Any], prev_hash: str) -> dict[str, Any]:
+    """Return the envelope linked to its predecessor and carrying its own hash."""
+    linked = {**envelope, "prev_hash": prev_hash}
+    linked["hash"] = event_hash(linked)
+    return linked
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRow:
+    """One row as read back from a store, before any trust is placed in it."""
+
+    position: int
+    dossier_id: str  # the store's key (originator id)
+    version: int  # the store's sequence number within the dossier
+    envelope: dict[str, Any] | None  # None when the stored bytes could not be decoded
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """A verification failure, naming the event and what is wrong with it."""
+
+    kind: str  # altered | unreadable | deleted | inserted | reordered | moved | duplicate
+    dossier_id: str
+    position: int | None
+    version: int | None
+    event_id: str | None
+    detail: str
+
+    def __str__(self) -> str:
+        where = f"dossier {self.dossier_id}"
+        if self.version is not None:
+            where += f" v{self.version}"
+        if self.position is not None:
+            where += f" (position {self.position})"
+        if self.event_id:
+            where += f" event {self.event_id}"
+        return f"{self.kind.upper()}: {where}: {self.detail}"
+
+
+def check_chain(dossier_id: str, rows: Sequence[StoredRow]) -> list[Problem]:
+    """Verify one dossier's rows (in stored version order) and name every break."""
+    problems: list[Problem] = []
+    hashes = {r.envelope.get("hash"): r for r in rows if r.envelope is not None}
+    prev = GENESIS
+    expected_version = 1
+    for row in rows:
+        env = row.envelope
+        eid = env.get("event_id") if env else None
+
+        def problem(kind: str, detail: str, row: StoredRow = row, eid: Any = eid) -> None:
+            problems.append(Problem(kind, dossier_id, row.position, row.version, eid, detail))
+
+        if row.version != expected_version:
+            missing = ", ".join(f"v{v}" for v in range(expected_version, row.version))
+            if missing:
+                problem("deleted", f"version(s) {missing} missing before this event")
+            else:
+                problem("inserted", f"unexpected version {row.version}")
+        expected_version = row.version + 1
+        if env is None:
+            problem("unreadable", row.error or "stored bytes do not decode")
+            prev = "?"
+            continue
+        if env.get("dossier_id") != dossier_id:
+            problem("moved", f"envelope names dossier {env.get('dossier_id')!r}")
+        recomputed = event_hash(env)
+        if recomputed != env.get("hash"):
+            problem("altered", f"content hash {recomputed[:16]}… != stored {str(env.get('hash'))[:16]}…")
+        if env.get("prev_hash") != prev and prev != "?":
+            claimed = hashes.get(env.get("prev_hash"))
+            if claimed is not None:
+                problem(
+                    "reordered",
+                    f"links to v{claimed.version} (position {claimed.position}) "
+                    "but is not stored after it",
+                )
+            elif env.get("prev_hash") == GENESIS:
+                problem("reordered", "claims to be the first event but is not")
+            else:
+                problem("inserted", "prev_hash matches no event of this dossier (predecessor deleted or event inserted)")
+        prev = env.get("hash", "?")
+    return problems
+
+
+def check_positions(positions: Iterable[int]) -> list[int]:
+    """Missing positions in a store whose positions are gap-free by construction."""
+    missing: list[int] = []
+    expected = 1
+    for p in sorted(positions):
+        if p > expected:
+            missing.extend(range(expected, p))
+        expected = p + 1
+    return missing
+
+
+# --- Merkle digest (RFC 6962 §2.1) -------------------------------------------
+
+
+def _leaf(h: bytes) -> bytes:
+    return hashlib.sha256(b"\x00" + h).digest()
+
+
+def _node(left: bytes, right: bytes) -> bytes:
+    return hashlib.sha256(b"\x01" + left + right).digest()
+
+
+def merkle_root(event_hashes: Sequence[str]) -> str:
+    """Merkle tree hash over event hashes (hex) in ledger order; RFC 6962 shape."""
+    if not event_hashes:
+        return hashlib.sha256(b"").hexdigest()
+    level = [_leaf(bytes.fromhex(h)) for h in event_hashes]
+    # Bottom-up pairing with an odd last node promoted unchanged equals the
+    # RFC 6962 recursive split at the largest power of two.
+    while len(level) > 1:
+        nxt = [_node(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
+        if len(level) % 2:
+            nxt.append(level[-1])
+        level = nxt
+    return level[0].hex()
