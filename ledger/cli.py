@@ -213,5 +213,18 @@ def forget(pseudonym: str, settings: Settings) -> None:
         raise click.ClickException(f"no key for {pseudonym} (unknown or already forgotten)")
 
 
+def _add_extension_commands() -> None:
+    """Commands defined next to the part they front (relay, projections, ...)."""
+    from ledger import relay_cli
+    from projections import cli as projections_cli
+
+    for module in (relay_cli, projections_cli):
+        for command in module.COMMANDS:
+            main.add_command(command)
+
+
+_add_extension_commands()
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

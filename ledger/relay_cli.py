@@ -1,0 +1,3 @@
+"""``dossier kafka`` and ``dossier relay`` commands (being built)."""
+
+COMMANDS: list = []

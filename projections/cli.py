@@ -1,0 +1,3 @@
+"""Auditor and read-model commands (being built)."""
+
+COMMANDS: list = []
