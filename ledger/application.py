@@ -18,7 +18,12 @@ from typing import Any
 
 import orjson
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.domain import BaseAggregate, CanInitAggregate, CanMutateAggregate, MetaDomainEvent
+from eventsourcing.domain import (
+    BaseAggregate,
+    CanInitAggregate,
+    CanMutateAggregate,
+    MetaDomainEvent,
+)
 from eventsourcing.persistence import IntegrityError, Transcoder
 
 from ledger import hashchain
@@ -159,7 +164,11 @@ class DossierLedger(Application[str]):
         return result.stored[0] if result.stored else None
 
     def append_batch(
-        self, envelopes: Sequence[Any], *, dry_run: bool = False, overlay: dict[str, Any] | None = None
+        self,
+        envelopes: Sequence[Any],
+        *,
+        dry_run: bool = False,
+        overlay: dict[str, Any] | None = None,
     ) -> AppendResult:
         """Append many events in one transaction; each bad one is refused alone.
 
@@ -198,7 +207,11 @@ class DossierLedger(Application[str]):
         if overlay is not None:
             known.update(overlay.setdefault("ids", {}))
             aggs_overlay: dict[str, Dossier] = overlay.setdefault("aggregates", {})
-            wanted = [p.envelope["dossier_id"] for p in valid if p.envelope["dossier_id"] not in aggs_overlay]
+            wanted = [
+                p.envelope["dossier_id"]
+                for p in valid
+                if p.envelope["dossier_id"] not in aggs_overlay
+            ]
             aggregates = {**self._load(wanted, use_cache=False), **aggs_overlay}
         else:
             aggregates = self._load([p.envelope["dossier_id"] for p in valid])
@@ -209,6 +222,7 @@ class DossierLedger(Application[str]):
         index_rows: list[tuple[str, str, int, str]] = []
         touched: dict[str, Dossier] = {}
         accepted: list[tuple[int, str]] = []  # (input index, dossier id)
+        accepted_versions: list[tuple[str, int]] = []
 
         for p in valid:
             env = p.envelope
@@ -219,7 +233,10 @@ class DossierLedger(Application[str]):
                     result.duplicates.append(p.index)
                     continue
                 err = ImpossibleEvent(
-                    did, eid, "duplicate_event_id", f"event_id already used by {prior[1]} of dossier {prior[0]}"
+                    did,
+                    eid,
+                    "duplicate_event_id",
+                    f"event_id already used by {prior[1]} of dossier {prior[0]}",
                 )
                 result.rejected.append(Rejection(p.index, eid, str(err), rule=err.rule))
                 errors.append(err)
@@ -228,10 +245,20 @@ class DossierLedger(Application[str]):
             state = agg.state if agg is not None else EMPTY
             try:
                 stored_env = self._prepare(env, state, keys, appended_iso)
-                check(state, stored_env, ordering_tolerance=self._ordering_tolerance(state, stored_env))
+                check(
+                    state,
+                    stored_env,
+                    ordering_tolerance=self._ordering_tolerance(state, stored_env),
+                )
             except (ImpossibleEvent, EnvelopeError) as err:
                 result.rejected.append(
-                    Rejection(p.index, eid, str(err), rule=getattr(err, "rule", None), field=getattr(err, "field", None))
+                    Rejection(
+                        p.index,
+                        eid,
+                        str(err),
+                        rule=getattr(err, "rule", None),
+                        field=getattr(err, "field", None),
+                    )
                 )
                 errors.append(err)
                 continue
@@ -245,6 +272,7 @@ class DossierLedger(Application[str]):
             seen[eid] = (did, env["type"])
             index_rows.append((eid, did, agg.version, env["type"]))
             accepted.append((p.index, did))
+            accepted_versions.append((did, agg.version))
 
         if dry_run:
             if overlay is not None:
@@ -252,16 +280,20 @@ class DossierLedger(Application[str]):
                 overlay["ids"].update(seen)
             result.stored = [Recorded(0, 0, {}) for _ in accepted]
         elif touched:
-            pending = {did: list(agg.pending_events) for did, agg in touched.items()}
-            recordings = self.save(*touched.values(), index_rows=index_rows)
-            positions = {(r.domain_event.originator_id, r.domain_event.originator_version): r.notification.id for r in recordings}
-            cursor = {did: 0 for did in pending}
-            for _, did in accepted:
-                ev = pending[did][cursor[did]]
-                cursor[did] += 1
-                result.stored.append(
-                    Recorded(positions[(did, ev.originator_version)], ev.originator_version, ev.envelope)
+            # EventStore.put is the library's public write path; Application.save
+            # would add only snapshotting and notification hooks we don't use.
+            events = [e for agg in touched.values() for e in agg.collect_events()]
+            recordings = self.events.put(events, index_rows=index_rows)
+            by_key = {
+                (r.domain_event.originator_id, r.domain_event.originator_version): (
+                    r.notification.id,
+                    r.domain_event,
                 )
+                for r in recordings
+            }
+            for (_, did), (_, version) in zip(accepted, accepted_versions, strict=True):
+                position, ev = by_key[(did, version)]
+                result.stored.append(Recorded(position, version, ev.envelope))
             if len(self._cache) > self.cache_limit:
                 self._cache.clear()
             self._cache.update(touched)
@@ -285,7 +317,9 @@ class DossierLedger(Application[str]):
                 try:
                     self.rules.get(data["rule_set"])
                 except KeyError:
-                    raise EnvelopeError("data.rule_set", f"unknown rule set {data['rule_set']!r}") from None
+                    raise EnvelopeError(
+                        "data.rule_set", f"unknown rule set {data['rule_set']!r}"
+                    ) from None
             applicant = data["applicant"]
             if "sealed" not in applicant:
                 pseudo = pseudonym(self._secret, applicant["id_number"])
@@ -295,13 +329,18 @@ class DossierLedger(Application[str]):
 
     def _ordering_tolerance(self, state: Lifecycle, env: dict[str, Any]) -> Any:
         rule_set = state.rule_set or env["data"].get("rule_set")
-        return self.rules.get(rule_set).ordering_tolerance if rule_set else self.rules.rule_sets[-1].ordering_tolerance
+        return (
+            self.rules.get(rule_set).ordering_tolerance
+            if rule_set
+            else self.rules.rule_sets[-1].ordering_tolerance
+        )
 
     def _applicant_keys(self, pending: Iterable[_Pending]) -> dict[str, bytes]:
         pseudos = [
             pseudonym(self._secret, p.envelope["data"]["applicant"]["id_number"])
             for p in pending
-            if p.envelope["type"] == "DossierReceived" and "sealed" not in p.envelope["data"]["applicant"]
+            if p.envelope["type"] == "DossierReceived"
+            and "sealed" not in p.envelope["data"]["applicant"]
         ]
         return self.keys.keys_for(pseudos, create=True) if pseudos else {}
 
@@ -311,7 +350,8 @@ class DossierLedger(Application[str]):
             chunk = event_ids[i : i + 500]
             marks = ",".join("?" * len(chunk))
             for eid, did, etype in self.recorder.query(
-                f"SELECT event_id, dossier_id, type FROM ledger_event_index WHERE event_id IN ({marks})", chunk
+                f"SELECT event_id, dossier_id, type FROM ledger_event_index WHERE event_id IN ({marks})",
+                chunk,
             ):
                 found[eid] = (did, etype)
         return found
@@ -324,13 +364,14 @@ class DossierLedger(Application[str]):
             out = {did: self._cache[did] for did in unique if did in self._cache}
             unique = [did for did in unique if did not in out]
         existing: set[str] = set()
-        for i in range(0, len(unique), 500):
+        for i in range(0, len(unique), 500):  # the events table's primary key serves this
             chunk = unique[i : i + 500]
             marks = ",".join("?" * len(chunk))
             existing.update(
                 r[0]
                 for r in self.recorder.query(
-                    f"SELECT DISTINCT dossier_id FROM ledger_event_index WHERE dossier_id IN ({marks})", chunk
+                    f"SELECT DISTINCT originator_id FROM {self._table} WHERE originator_id IN ({marks})",
+                    chunk,
                 )
             )
         out.update({did: self.repository.get(did) for did in existing})
@@ -351,10 +392,16 @@ class DossierLedger(Application[str]):
 
     def read(self, after: int = 0, limit: int = 1000, *, upto: int | None = None) -> list[Recorded]:
         """Events with ``after < position (<= upto)``, in ledger order."""
-        rows = self.recorder.select_notifications(start=after, limit=limit, stop=upto, inclusive_of_start=False)
-        return [Recorded(n.id, n.originator_version, orjson.loads(n.state)["envelope"]) for n in rows]
+        rows = self.recorder.select_notifications(
+            start=after, limit=limit, stop=upto, inclusive_of_start=False
+        )
+        return [
+            Recorded(n.id, n.originator_version, orjson.loads(n.state)["envelope"]) for n in rows
+        ]
 
-    def iter_all(self, after: int = 0, *, upto: int | None = None, page: int = 5000) -> Iterator[Recorded]:
+    def iter_all(
+        self, after: int = 0, *, upto: int | None = None, page: int = 5000
+    ) -> Iterator[Recorded]:
         while True:
             batch = self.read(after, page, upto=upto)
             if not batch:
@@ -378,7 +425,9 @@ class DossierLedger(Application[str]):
 
     def status(self) -> dict[str, int]:
         (events,) = self.recorder.query(f"SELECT COUNT(*) FROM {self._table}")[0]
-        (dossiers,) = self.recorder.query(f"SELECT COUNT(DISTINCT originator_id) FROM {self._table}")[0]
+        (dossiers,) = self.recorder.query(
+            f"SELECT COUNT(DISTINCT originator_id) FROM {self._table}"
+        )[0]
         return {"events": int(events), "dossiers": int(dossiers), "position": self.max_position()}
 
     # --- cursors (e.g. the relay's acked position) ---------------------------
@@ -425,7 +474,8 @@ class DossierLedger(Application[str]):
         return [
             (e, d, int(v), t)
             for e, d, v, t in self.recorder.query(
-                f"SELECT event_id, dossier_id, version, type FROM ledger_event_index {where}", params
+                f"SELECT event_id, dossier_id, version, type FROM ledger_event_index {where}",
+                params,
             )
         ]
 
@@ -443,7 +493,9 @@ _TOPICS = {
 }
 
 
-def _decode_row(did: str, version: int, position: int, topic: str, state: bytes) -> hashchain.StoredRow:
+def _decode_row(
+    did: str, version: int, position: int, topic: str, state: bytes
+) -> hashchain.StoredRow:
     """Decode a row without trusting it: every byte must be accounted for."""
     try:
         obj = orjson.loads(state)
@@ -456,7 +508,10 @@ def _decode_row(did: str, version: int, position: int, topic: str, state: bytes)
         extra = set(obj) - {"envelope", "timestamp", "originator_topic"}
         if extra:
             raise ValueError(f"unexpected field(s) {sorted(extra)}")
-        if "originator_topic" in obj and obj["originator_topic"] != f"{Dossier.__module__}:{Dossier.__qualname__}":
+        if (
+            "originator_topic" in obj
+            and obj["originator_topic"] != f"{Dossier.__module__}:{Dossier.__qualname__}"
+        ):
             raise ValueError("unexpected originator_topic")
         return hashchain.StoredRow(position, did, version, env)
     except (ValueError, KeyError, TypeError, AttributeError) as e:

@@ -14,7 +14,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ledger.application import DossierLedger
-from ledger.hashchain import DIGEST_ALGORITHM, Problem, StoredRow, check_chain, check_positions, merkle_root
+from ledger.hashchain import (
+    DIGEST_ALGORITHM,
+    Problem,
+    StoredRow,
+    check_chain,
+    check_positions,
+    merkle_root,
+)
 
 
 def verify(ledger: DossierLedger, dossier_id: str | None = None) -> list[Problem]:
@@ -30,11 +37,19 @@ def verify(ledger: DossierLedger, dossier_id: str | None = None) -> list[Problem
     for event_id, did, version, etype in sorted(ledger.index_rows(dossier_id)):
         row = stored.get((did, version))
         if row is None:
-            problems.append(Problem("deleted", did, None, version, event_id, f"{etype} is indexed but not stored"))
+            problems.append(
+                Problem(
+                    "deleted", did, None, version, event_id, f"{etype} is indexed but not stored"
+                )
+            )
         elif row.envelope is not None and row.envelope.get("event_id") != event_id:
             problems.append(
                 Problem(
-                    "altered", did, row.position, version, row.envelope.get("event_id"),
+                    "altered",
+                    did,
+                    row.position,
+                    version,
+                    row.envelope.get("event_id"),
                     f"stored where the index records event {event_id}",
                 )
             )
@@ -43,14 +58,22 @@ def verify(ledger: DossierLedger, dossier_id: str | None = None) -> list[Problem
         eid = row.envelope.get("event_id") if row.envelope else None
         if eid and eid in seen:
             problems.append(
-                Problem("duplicate", row.dossier_id, row.position, row.version, eid,
-                        f"same event_id as position {seen[eid].position}")
+                Problem(
+                    "duplicate",
+                    row.dossier_id,
+                    row.position,
+                    row.version,
+                    eid,
+                    f"same event_id as position {seen[eid].position}",
+                )
             )
         elif eid:
             seen[eid] = row
     if dossier_id is None and ledger.recorder.positions_gap_free:
         for position in check_positions(r.position for r in stored.values()):
-            problems.append(Problem("deleted", "?", position, None, None, "no event at this ledger position"))
+            problems.append(
+                Problem("deleted", "?", position, None, None, "no event at this ledger position")
+            )
     return sorted(problems, key=lambda p: (p.position or 0, p.dossier_id, p.version or 0, p.kind))
 
 
@@ -78,13 +101,25 @@ def check_digest(ledger: DossierLedger, digest: dict[str, Any]) -> list[Problem]
     problems: list[Problem] = []
     if len(hashes) != digest["events"]:
         problems.append(
-            Problem("deleted" if len(hashes) < digest["events"] else "inserted", "*", digest["position"], None, None,
-                    f"{len(hashes)} events up to position {digest['position']}, digest recorded {digest['events']}")
+            Problem(
+                "deleted" if len(hashes) < digest["events"] else "inserted",
+                "*",
+                digest["position"],
+                None,
+                None,
+                f"{len(hashes)} events up to position {digest['position']}, digest recorded {digest['events']}",
+            )
         )
     root = merkle_root([h for _, h in hashes])
     if root != digest["root"]:
         problems.append(
-            Problem("altered", "*", digest["position"], None, None,
-                    f"Merkle root {root[:16]}… differs from the digest's {str(digest['root'])[:16]}…")
+            Problem(
+                "altered",
+                "*",
+                digest["position"],
+                None,
+                None,
+                f"Merkle root {root[:16]}… differs from the digest's {str(digest['root'])[:16]}…",
+            )
         )
     return problems

@@ -51,13 +51,28 @@ def main() -> None:
 
 
 @main.command()
-@click.option("--days", type=click.IntRange(min=1), required=True, help="Days of activity to simulate.")
+@click.option(
+    "--days", type=click.IntRange(min=1), required=True, help="Days of activity to simulate."
+)
 @click.option("--seed", type=int, default=1, show_default=True)
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Events (JSON Lines).")
-@click.option("--labels", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Ground truth of injected irregularities (JSON Lines).")
-@click.option("--start", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
-              help="First simulated day (default 2025-09-01).")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="Events (JSON Lines).",
+)
+@click.option(
+    "--labels",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Ground truth of injected irregularities (JSON Lines).",
+)
+@click.option(
+    "--start",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default=None,
+    help="First simulated day (default 2025-09-01).",
+)
 def simulate(days: int, seed: int, out: Path, labels: Path | None, start: Any) -> None:
     """Simulate a province's dossiers as JSON Lines envelopes.
 
@@ -78,9 +93,15 @@ def simulate(days: int, seed: int, out: Path, labels: Path | None, start: Any) -
 @main.command()
 @click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
 @click.option("--dry-run", is_flag=True, help="Validate only; write nothing.")
-@click.option("--rejects", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Where rejected lines go (default FILE.rejects.jsonl, or rejects.jsonl in the data dir for -).")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option(
+    "--rejects",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Where rejected lines go (default FILE.rejects.jsonl, or rejects.jsonl in the data dir for -).",
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
 @data_dir_option
 def ingest(file: str, dry_run: bool, rejects: Path | None, fmt: str, settings: Settings) -> None:
     """Append JSON Lines envelopes; idempotent by event_id.
@@ -97,18 +118,29 @@ def ingest(file: str, dry_run: bool, rejects: Path | None, fmt: str, settings: S
     stream = sys.stdin if file == "-" else open(file, encoding="utf-8")  # noqa: SIM115
     try:
         report = ingest_lines(
-            ledger, stream, source=source, dry_run=dry_run, on_error=lambda e: click.echo(str(e), err=True)
+            ledger,
+            stream,
+            source=source,
+            dry_run=dry_run,
+            on_error=lambda e: click.echo(str(e), err=True),
         )
     finally:
         if stream is not sys.stdin:
             stream.close()
     if report.errors:
         if rejects is None:
-            rejects = settings.data_dir / "rejects.jsonl" if file == "-" else Path(file + ".rejects.jsonl")
+            rejects = (
+                settings.data_dir / "rejects.jsonl"
+                if file == "-"
+                else Path(file + ".rejects.jsonl")
+            )
         rejects.parent.mkdir(parents=True, exist_ok=True)
         with rejects.open("w", encoding="utf-8") as fout:
             write_rejects(report.errors, fout)
-    summary = report.as_dict() | {"dry_run": dry_run, "rejects_file": str(rejects) if report.errors else None}
+    summary = report.as_dict() | {
+        "dry_run": dry_run,
+        "rejects_file": str(rejects) if report.errors else None,
+    }
     if fmt == "json":
         echo_json(summary)
     else:
@@ -122,19 +154,30 @@ def ingest(file: str, dry_run: bool, rejects: Path | None, fmt: str, settings: S
 
 @main.command()
 @click.argument("dossier_id", required=False)
-@click.option("--all", "all_", is_flag=True, help="Verify every dossier and the ledger's positions.")
-@click.option("--digest", "digest_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Also prove the log still extends this digest.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option(
+    "--all", "all_", is_flag=True, help="Verify every dossier and the ledger's positions."
+)
+@click.option(
+    "--digest",
+    "digest_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Also prove the log still extends this digest.",
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
 @data_dir_option
-def verify(dossier_id: str | None, all_: bool, digest_file: Path | None, fmt: str, settings: Settings) -> None:
+def verify(
+    dossier_id: str | None, all_: bool, digest_file: Path | None, fmt: str, settings: Settings
+) -> None:
     """Recompute hash chains from the store; name every altered, deleted, inserted or reordered event.
 
     Exit status 1 if anything is wrong.
 
     Example: dossier verify --all ; dossier verify --digest digest.json
     """
-    from ledger.audit import check_digest, verify as run_verify
+    from ledger.audit import check_digest
+    from ledger.audit import verify as run_verify
 
     if not dossier_id and not all_ and not digest_file:
         raise click.UsageError("give a DOSSIER_ID, --all, or --digest FILE")
@@ -156,18 +199,32 @@ def verify(dossier_id: str | None, all_: bool, digest_file: Path | None, fmt: st
     status = ledger.status()
     scope = dossier_id or "all dossiers"
     if fmt == "json":
-        echo_json({"ok": not problems, "scope": scope, "problems": [str(p) for p in problems], **status})
+        echo_json(
+            {"ok": not problems, "scope": scope, "problems": [str(p) for p in problems], **status}
+        )
     else:
         for p in problems:
             click.echo(str(p))
         verdict = "OK" if not problems else f"FAILED: {len(problems)} problem(s)"
-        click.echo(f"verified {scope} ({status['events']} events, {status['dossiers']} dossiers): {verdict}")
+        click.echo(
+            f"verified {scope} ({status['events']} events, {status['dossiers']} dossiers): {verdict}"
+        )
     sys.exit(1 if problems else 0)
 
 
 @main.command()
-@click.option("--position", type=click.IntRange(min=0), default=None, help="Up to this position (default: latest).")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Also write it to a file.")
+@click.option(
+    "--position",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Up to this position (default: latest).",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write it to a file.",
+)
 @data_dir_option
 def digest(position: int | None, out: Path | None, settings: Settings) -> None:
     """Print a Merkle root over all events up to a ledger position.
@@ -184,7 +241,9 @@ def digest(position: int | None, out: Path | None, settings: Settings) -> None:
 
 
 @main.command()
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
+)
 @data_dir_option
 def status(fmt: str, settings: Settings) -> None:
     """Counts of events and dossiers, and the latest ledger position.
@@ -208,7 +267,9 @@ def forget(pseudonym: str, settings: Settings) -> None:
     Example: dossier forget ap-3f2a9c0e...
     """
     if open_ledger(settings).forget(pseudonym):
-        click.echo(f"forgot {pseudonym}: personal data in every event is now unreadable; chains still verify")
+        click.echo(
+            f"forgot {pseudonym}: personal data in every event is now unreadable; chains still verify"
+        )
     else:
         raise click.ClickException(f"no key for {pseudonym} (unknown or already forgotten)")
 

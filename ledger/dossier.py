@@ -13,7 +13,6 @@ Pure: standard library only. ``check`` and ``evolve`` are deterministic.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -43,22 +42,69 @@ class ImpossibleEvent(ValueError):
         self.detail = detail
 
 
-@dataclass(frozen=True, slots=True)
 class Lifecycle:
-    """What the ledger must know of a dossier to judge the next event."""
+    """What the ledger must know of a dossier to judge the next event.
 
-    dossier_id: str = ""
-    status: str | None = None  # None: no DossierReceived yet
-    rule_set: str | None = None
-    received_at: datetime | None = None
-    last_occurred_at: datetime | None = None
-    result: str | None = None  # approved | refused
-    open_supplement_requests: int = 0
-    supplement_requests: int = 0
-    paused: bool = False
-    apologies: int = 0
-    last_hash: str | None = None
-    events: int = 0
+    Immutable by convention: ``replace`` returns a new value (a dict-backed
+    copy, several times cheaper than dataclass or namedtuple replacement, which
+    matters when the ledger folds every event of a bulk ingest).
+    """
+
+    __slots__ = ("__dict__",)
+
+    dossier_id: str
+    status: str | None  # None: no DossierReceived yet
+    rule_set: str | None
+    received_at: datetime | None
+    last_occurred_at: datetime | None
+    result: str | None  # approved | refused
+    open_supplement_requests: int
+    supplement_requests: int
+    paused: bool
+    apologies: int
+    last_hash: str | None
+    events: int
+
+    _DEFAULTS: dict[str, Any] = {
+        "dossier_id": "",
+        "status": None,
+        "rule_set": None,
+        "received_at": None,
+        "last_occurred_at": None,
+        "result": None,
+        "open_supplement_requests": 0,
+        "supplement_requests": 0,
+        "paused": False,
+        "apologies": 0,
+        "last_hash": None,
+        "events": 0,
+    }
+
+    def __init__(self, **fields: Any) -> None:
+        unknown = set(fields) - set(self._DEFAULTS)
+        if unknown:
+            raise TypeError(f"unknown Lifecycle field(s): {sorted(unknown)}")
+        self.__dict__.update(self._DEFAULTS)
+        self.__dict__.update(fields)
+
+    def replace(self, **changes: Any) -> Lifecycle:
+        new = object.__new__(Lifecycle)
+        d = new.__dict__
+        d.update(self.__dict__)
+        d.update(changes)
+        return new
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("Lifecycle is immutable; use replace()")
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Lifecycle) and self.__dict__ == other.__dict__
+
+    def __hash__(self) -> int:
+        return hash(tuple(self.__dict__.items()))
+
+    def __repr__(self) -> str:
+        return f"Lifecycle({', '.join(f'{k}={v!r}' for k, v in self.__dict__.items())})"
 
     @property
     def exists(self) -> bool:
@@ -95,7 +141,10 @@ def check(
     if state.closed and etype not in AFTER_END:
         refuse("after_end", f"{etype} after the dossier was {state.status.lower()}")
     occurred = datetime.fromisoformat(envelope["occurred_at"])
-    if state.last_occurred_at is not None and occurred < state.last_occurred_at - ordering_tolerance:
+    if (
+        state.last_occurred_at is not None
+        and occurred < state.last_occurred_at - ordering_tolerance
+    ):
         refuse(
             "occurred_before_previous",
             f"occurred_at {envelope['occurred_at']} is more than {ordering_tolerance} before "
@@ -119,11 +168,14 @@ def evolve(state: Lifecycle, envelope: dict[str, Any]) -> Lifecycle:
     data = envelope["data"]
     occurred = datetime.fromisoformat(envelope["occurred_at"])
     last = occurred if state.last_occurred_at is None else max(occurred, state.last_occurred_at)
-    common = {"last_occurred_at": last, "last_hash": envelope.get("hash"), "events": state.events + 1}
+    common = {
+        "last_occurred_at": last,
+        "last_hash": envelope.get("hash"),
+        "events": state.events + 1,
+    }
     match etype:
         case "DossierReceived":
-            return replace(
-                state,
+            return state.replace(
                 dossier_id=envelope["dossier_id"],
                 status=RECEIVED,
                 rule_set=data.get("rule_set"),
@@ -131,37 +183,37 @@ def evolve(state: Lifecycle, envelope: dict[str, Any]) -> Lifecycle:
                 **common,
             )
         case "HandedOver" | "StepCompleted" | "TransferredToAgency":
-            status = state.status if state.status in (AWAITING_SUPPLEMENT, RESOLVED) else IN_PROGRESS
-            return replace(state, status=status, **common)
+            status = (
+                state.status if state.status in (AWAITING_SUPPLEMENT, RESOLVED) else IN_PROGRESS
+            )
+            return state.replace(status=status, **common)
         case "SupplementRequested":
-            return replace(
-                state,
+            return state.replace(
                 status=AWAITING_SUPPLEMENT if state.result is None else state.status,
                 open_supplement_requests=state.open_supplement_requests + 1,
                 supplement_requests=state.supplement_requests + 1,
                 **common,
             )
         case "SupplementReceived":
-            return replace(
-                state,
+            return state.replace(
                 status=IN_PROGRESS if state.result is None else state.status,
                 open_supplement_requests=0,
                 **common,
             )
         case "ClockPaused":
-            return replace(state, paused=True, **common)
+            return state.replace(paused=True, **common)
         case "ClockResumed":
-            return replace(state, paused=False, **common)
+            return state.replace(paused=False, **common)
         case "ApologyIssued":
-            return replace(state, apologies=state.apologies + 1, **common)
+            return state.replace(apologies=state.apologies + 1, **common)
         case "ResultIssued":
-            return replace(state, status=RESOLVED, result=data["decision"], **common)
+            return state.replace(status=RESOLVED, result=data["decision"], **common)
         case "ResultReturned":
-            return replace(state, status=RETURNED, **common)
+            return state.replace(status=RETURNED, **common)
         case "DossierWithdrawn":
-            return replace(state, status=WITHDRAWN, **common)
+            return state.replace(status=WITHDRAWN, **common)
         case "FeedbackGiven":
-            return replace(state, **common)
+            return state.replace(**common)
         case _:
             raise TypeError(f"unknown event type {etype!r}")
 

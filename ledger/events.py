@@ -12,8 +12,7 @@ Pure: standard library only.
 from __future__ import annotations
 
 import re
-import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -138,7 +137,14 @@ APPLICANT_FIELDS = ("name", "id_number", "phone", "address")
 
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
 
-_V1_CHANNEL_CODES = {1: "direct", 2: "online", 3: "postal", "1": "direct", "2": "online", "3": "postal"}
+_V1_CHANNEL_CODES = {
+    1: "direct",
+    2: "online",
+    3: "postal",
+    "1": "direct",
+    "2": "online",
+    "3": "postal",
+}
 
 
 def _upcast_v1(env: dict[str, Any]) -> dict[str, Any]:
@@ -176,6 +182,7 @@ def upcast(env: dict[str, Any]) -> dict[str, Any]:
 
 # --- validation --------------------------------------------------------------
 
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _ISO_OFFSET = re.compile(r".*(Z|[+-]\d\d:\d\d)$")
 
 
@@ -189,50 +196,87 @@ def parse_instant(value: Any, field: str) -> datetime:
         raise EnvelopeError(field, f"not a valid ISO 8601 instant: {value!r}") from None
 
 
-def _check_field(path: str, kind: str, value: Any) -> None:
-    if kind == "str":
-        if not isinstance(value, str) or not value:
-            raise EnvelopeError(path, f"must be a non-empty string, got {value!r}")
-    elif kind == "int":
-        if type(value) is not int:
-            raise EnvelopeError(path, f"must be an integer, got {value!r}")
-    elif kind == "number":
-        if type(value) not in (int, float):
-            raise EnvelopeError(path, f"must be a number, got {value!r}")
-    elif kind == "bool":
-        if type(value) is not bool:
-            raise EnvelopeError(path, f"must be true or false, got {value!r}")
-    elif kind == "instant":
-        parse_instant(value, path)
-    elif kind == "str_list":
-        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-            raise EnvelopeError(path, "must be a list of non-empty strings")
-    elif kind.startswith("enum:"):
-        allowed = kind[5:].split("|")
+def _str(path: str, value: Any) -> None:
+    if not isinstance(value, str) or not value:
+        raise EnvelopeError(path, f"must be a non-empty string, got {value!r}")
+
+
+def _int(path: str, value: Any) -> None:
+    if type(value) is not int:
+        raise EnvelopeError(path, f"must be an integer, got {value!r}")
+
+
+def _number(path: str, value: Any) -> None:
+    if type(value) not in (int, float):
+        raise EnvelopeError(path, f"must be a number, got {value!r}")
+
+
+def _bool(path: str, value: Any) -> None:
+    if type(value) is not bool:
+        raise EnvelopeError(path, f"must be true or false, got {value!r}")
+
+
+def _str_list(path: str, value: Any) -> None:
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise EnvelopeError(path, "must be a list of non-empty strings")
+
+
+def _duration(path: str, value: Any) -> None:
+    if not isinstance(value, dict):
+        raise EnvelopeError(path, "must be an object {value, unit}")
+    unit = value.get("unit")
+    if unit not in TIME_UNITS:
+        raise EnvelopeError(f"{path}.unit", f"must be one of {', '.join(TIME_UNITS)}, got {unit!r}")
+    amount = value.get("value")
+    if unit != "same_day" and (type(amount) not in (int, float) or amount < 0):
+        raise EnvelopeError(f"{path}.value", f"must be a non-negative number, got {amount!r}")
+
+
+def _applicant(path: str, value: Any) -> None:
+    if not isinstance(value, dict):
+        raise EnvelopeError(path, "must be an object")
+    if "sealed" in value:  # already protected (read back from the store)
+        return
+    for key in ("name", "id_number"):
+        if not isinstance(value.get(key), str) or not value.get(key):
+            raise EnvelopeError(f"{path}.{key}", "required")
+    unknown = set(value) - set(APPLICANT_FIELDS)
+    if unknown:
+        raise EnvelopeError(path, f"unknown field(s): {', '.join(sorted(unknown))}")
+
+
+def _enum(allowed: tuple[str, ...]) -> Callable[[str, Any], None]:
+    def check(path: str, value: Any) -> None:
         if value not in allowed:
             raise EnvelopeError(path, f"must be one of {', '.join(allowed)}, got {value!r}")
-    elif kind == "duration":
-        if not isinstance(value, Mapping):
-            raise EnvelopeError(path, "must be an object {value, unit}")
-        unit = value.get("unit")
-        if unit not in TIME_UNITS:
-            raise EnvelopeError(f"{path}.unit", f"must be one of {', '.join(TIME_UNITS)}, got {unit!r}")
-        amount = value.get("value")
-        if unit != "same_day" and (type(amount) not in (int, float) or amount < 0):
-            raise EnvelopeError(f"{path}.value", f"must be a non-negative number, got {amount!r}")
-    elif kind == "applicant":
-        if not isinstance(value, Mapping):
-            raise EnvelopeError(path, "must be an object")
-        if "sealed" in value:  # already protected (read back from the store)
-            return
-        for key in ("name", "id_number"):
-            if not isinstance(value.get(key), str) or not value.get(key):
-                raise EnvelopeError(f"{path}.{key}", "required")
-        unknown = set(value) - set(APPLICANT_FIELDS)
-        if unknown:
-            raise EnvelopeError(path, f"unknown field(s): {', '.join(sorted(unknown))}")
-    else:  # pragma: no cover - a bug in EVENT_TYPES
-        raise AssertionError(kind)
+
+    return check
+
+
+_KINDS: dict[str, Callable[[str, Any], None]] = {
+    "str": _str,
+    "int": _int,
+    "number": _number,
+    "bool": _bool,
+    "instant": lambda path, value: None if parse_instant(value, path) else None,
+    "str_list": _str_list,
+    "duration": _duration,
+    "applicant": _applicant,
+}
+
+
+def _checker(kind: str) -> Callable[[str, Any], None]:
+    return _enum(tuple(kind[5:].split("|"))) if kind.startswith("enum:") else _KINDS[kind]
+
+
+_COMPILED: dict[str, tuple[tuple[str, str, Callable[[str, Any], None], bool], ...]] = {
+    etype: tuple(
+        (name, f"data.{name}", _checker(kind), required) for name, (kind, required) in spec.items()
+    )
+    for etype, spec in EVENT_TYPES.items()
+}
+_ROLES = frozenset(ROLES)
+_ENVELOPE_KEYS = frozenset(ENVELOPE_FIELDS)
 
 
 def validate(raw: Any) -> dict[str, Any]:
@@ -242,7 +286,7 @@ def validate(raw: Any) -> dict[str, Any]:
     fields (``appended_at``, ``prev_hash``, ``hash``) are refused on input:
     only the ledger may write them.
     """
-    if not isinstance(raw, Mapping):
+    if not isinstance(raw, dict):
         raise EnvelopeError("envelope", f"must be a JSON object, got {type(raw).__name__}")
     for key in ENVELOPE_FIELDS:
         if key not in raw and key != "recorded_at":
@@ -250,41 +294,40 @@ def validate(raw: Any) -> dict[str, Any]:
     for key in LEDGER_FIELDS:
         if key in raw:
             raise EnvelopeError(key, "is set by the ledger and must not be supplied")
-    unknown = set(raw) - set(ENVELOPE_FIELDS)
+    unknown = raw.keys() - _ENVELOPE_KEYS
     if unknown:
         raise EnvelopeError("envelope", f"unknown field(s): {', '.join(sorted(unknown))}")
     env = upcast(dict(raw))
-    try:
-        uuid.UUID(str(env["event_id"]))
-    except ValueError:
-        raise EnvelopeError("event_id", f"must be a UUID, got {env['event_id']!r}") from None
-    if not isinstance(env["event_id"], str):
-        raise EnvelopeError("event_id", "must be a UUID string")
-    _check_field("dossier_id", "str", env["dossier_id"])
+    if not isinstance(env["event_id"], str) or not _UUID.fullmatch(env["event_id"]):
+        raise EnvelopeError("event_id", f"must be a UUID string, got {env['event_id']!r}")
+    _str("dossier_id", env["dossier_id"])
     etype = env["type"]
-    spec = EVENT_TYPES.get(etype) if isinstance(etype, str) else None
+    spec = _COMPILED.get(etype) if isinstance(etype, str) else None
     if spec is None:
         raise EnvelopeError("type", f"unknown event type {etype!r}")
     parse_instant(env["occurred_at"], "occurred_at")
     if env.get("recorded_at") is not None:
         parse_instant(env["recorded_at"], "recorded_at")
     actor = env["actor"]
-    if not isinstance(actor, Mapping):
+    if not isinstance(actor, dict):
         raise EnvelopeError("actor", "must be an object {id, role, agency}")
     for key in ("id", "role", "agency"):
-        _check_field(f"actor.{key}", "str", actor.get(key))
-    if actor["role"] not in ROLES:
-        raise EnvelopeError("actor.role", f"must be one of {', '.join(ROLES)}, got {actor['role']!r}")
+        _str(f"actor.{key}", actor.get(key))
+    if actor["role"] not in _ROLES:
+        raise EnvelopeError(
+            "actor.role", f"must be one of {', '.join(ROLES)}, got {actor['role']!r}"
+        )
     data = env["data"]
-    if not isinstance(data, Mapping):
+    if not isinstance(data, dict):
         raise EnvelopeError("data", "must be an object")
-    for name, (kind, required) in spec.items():
-        if name not in data or data[name] is None:
+    for name, path, check_value, required in spec:
+        value = data.get(name)
+        if value is None:
             if required:
-                raise EnvelopeError(f"data.{name}", f"missing (required for {etype})")
+                raise EnvelopeError(path, f"missing (required for {etype})")
             continue
-        _check_field(f"data.{name}", kind, data[name])
-    unknown = set(data) - set(spec)
+        check_value(path, value)
+    unknown = data.keys() - EVENT_TYPES[etype].keys()
     if unknown:
         raise EnvelopeError("data", f"unknown field(s) for {etype}: {', '.join(sorted(unknown))}")
     return env

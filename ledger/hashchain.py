@@ -108,7 +108,9 @@ def check_chain(dossier_id: str, rows: Sequence[StoredRow]) -> list[Problem]:
             problem("moved", f"envelope names dossier {env.get('dossier_id')!r}")
         recomputed = event_hash(env)
         if recomputed != env.get("hash"):
-            problem("altered", f"content hash {recomputed[:16]}… != stored {str(env.get('hash'))[:16]}…")
+            problem(
+                "altered", f"content hash {recomputed[:16]}… != stored {str(env.get('hash'))[:16]}…"
+            )
         if env.get("prev_hash") != prev and prev != "?":
             claimed = hashes.get(env.get("prev_hash"))
             if claimed is not None:
@@ -120,7 +122,10 @@ def check_chain(dossier_id: str, rows: Sequence[StoredRow]) -> list[Problem]:
             elif env.get("prev_hash") == GENESIS:
                 problem("reordered", "claims to be the first event but is not")
             else:
-                problem("inserted", "prev_hash matches no event of this dossier (predecessor deleted or event inserted)")
+                problem(
+                    "inserted",
+                    "prev_hash matches no event of this dossier (predecessor deleted or event inserted)",
+                )
         prev = env.get("hash", "?")
     return problems
 

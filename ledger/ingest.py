@@ -116,6 +116,8 @@ def write_rejects(errors: Iterable[LineError], out: IO[str]) -> None:
     """One JSON object per rejected line: where, why, and the line itself."""
     for err in errors:
         out.write(
-            orjson.dumps({"source": err.source, "line": err.line, "reason": err.reason, "raw": err.raw}).decode()
+            orjson.dumps(
+                {"source": err.source, "line": err.line, "reason": err.reason, "raw": err.raw}
+            ).decode()
             + "\n"
         )

@@ -39,16 +39,18 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
             ).format(schema, Identifier(INDEX_TABLE))
         )
         self.sql_create_statements.append(
-            SQL("CREATE TABLE IF NOT EXISTS {}.{} (name text PRIMARY KEY, position bigint NOT NULL)").format(
-                schema, Identifier(CURSORS_TABLE)
-            )
+            SQL(
+                "CREATE TABLE IF NOT EXISTS {}.{} (name text PRIMARY KEY, position bigint NOT NULL)"
+            ).format(schema, Identifier(CURSORS_TABLE))
         )
 
     @property
     def qualified_events_table(self) -> str:
         return f'"{self.datastore.schema}"."{self.events_table_name}"'
 
-    def _insert_events(self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
+    def _insert_events(
+        self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> None:
         super()._insert_events(curs, stored_events, **kwargs)
         rows = kwargs.get("index_rows")
         if rows:
@@ -59,7 +61,9 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
                 rows,
             )
 
-    def query(self, statement: str, params: Sequence[Any] = (), *, commit: bool = False) -> list[tuple]:
+    def query(
+        self, statement: str, params: Sequence[Any] = (), *, commit: bool = False
+    ) -> list[tuple]:
         with self.datastore.transaction(commit=commit) as c:
             c.execute(statement.replace("?", "%s"), list(params))
             if c.description is None:
@@ -76,16 +80,21 @@ class PostgresKeyStore:
         self._conn.execute(
             "CREATE TABLE IF NOT EXISTS ledger_applicant_keys (pseudonym text PRIMARY KEY, key bytea NOT NULL)"
         )
-        self._conn.execute("CREATE TABLE IF NOT EXISTS ledger_secrets (name text PRIMARY KEY, value bytea NOT NULL)")
+        self._conn.execute(
+            "CREATE TABLE IF NOT EXISTS ledger_secrets (name text PRIMARY KEY, value bytea NOT NULL)"
+        )
         self._secret: bytes | None = None
 
     def secret(self) -> bytes:
         if self._secret is None:
             with self._lock:
                 self._conn.execute(
-                    "INSERT INTO ledger_secrets VALUES ('pseudonym', %s) ON CONFLICT DO NOTHING", (new_key(),)
+                    "INSERT INTO ledger_secrets VALUES ('pseudonym', %s) ON CONFLICT DO NOTHING",
+                    (new_key(),),
                 )
-                row = self._conn.execute("SELECT value FROM ledger_secrets WHERE name='pseudonym'").fetchone()
+                row = self._conn.execute(
+                    "SELECT value FROM ledger_secrets WHERE name='pseudonym'"
+                ).fetchone()
                 self._secret = bytes(row[0])
         return self._secret
 
@@ -101,13 +110,16 @@ class PostgresKeyStore:
                         [(p, new_key()) for p in wanted],
                     )
             rows = self._conn.execute(
-                "SELECT pseudonym, key FROM ledger_applicant_keys WHERE pseudonym = ANY(%s)", (wanted,)
+                "SELECT pseudonym, key FROM ledger_applicant_keys WHERE pseudonym = ANY(%s)",
+                (wanted,),
             ).fetchall()
         return {p: bytes(k) for p, k in rows}
 
     def forget(self, pseudonym: str) -> bool:
         with self._lock:
-            cur = self._conn.execute("DELETE FROM ledger_applicant_keys WHERE pseudonym = %s", (pseudonym,))
+            cur = self._conn.execute(
+                "DELETE FROM ledger_applicant_keys WHERE pseudonym = %s", (pseudonym,)
+            )
         return cur.rowcount > 0
 
     def close(self) -> None:

@@ -49,7 +49,9 @@ def new_key() -> bytes:
 def seal_applicant(applicant: dict[str, Any], pseudo: str, key: bytes) -> dict[str, str]:
     """Encrypt an applicant block; the pseudonym is bound as associated data."""
     nonce = os.urandom(12)
-    ct = AESGCM(key).encrypt(nonce, orjson.dumps(applicant, option=orjson.OPT_SORT_KEYS), pseudo.encode())
+    ct = AESGCM(key).encrypt(
+        nonce, orjson.dumps(applicant, option=orjson.OPT_SORT_KEYS), pseudo.encode()
+    )
     return {"pseudonym": pseudo, "sealed": base64.b64encode(nonce + ct).decode("ascii")}
 
 
