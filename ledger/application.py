@@ -24,11 +24,12 @@ from eventsourcing.domain import (
     CanMutateAggregate,
     MetaDomainEvent,
 )
-from eventsourcing.persistence import IntegrityError, Transcoder
+from eventsourcing.persistence import IntegrityError, StoredEvent, Transcoder
+from eventsourcing.utils import get_topic
 
 from ledger import hashchain
 from ledger.dossier import EMPTY, ImpossibleEvent, Lifecycle, check, evolve
-from ledger.events import EnvelopeError, Recorded, parse_instant, validate
+from ledger.events import EnvelopeError, Recorded, parse_instant, upcast, validate
 from ledger.privacy import KeyStore, pseudonym, seal_applicant, unseal_applicant
 from ledger.rules import RuleBook
 
@@ -119,6 +120,18 @@ class AppendResult:
     rejected: list[Rejection] = field(default_factory=list)
 
 
+class _RedoCarefully(Exception):
+    """An optimistic append met a refusal: redo the batch with every lookup."""
+
+
+@dataclass(slots=True)
+class _Head:
+    """What the ledger must know of a dossier's stream to append to it."""
+
+    version: int
+    state: Lifecycle
+
+
 @dataclass
 class _Pending:
     index: int
@@ -146,7 +159,7 @@ class DossierLedger(Application[str]):
         self._table = self.recorder.qualified_events_table
         # Aggregates as last saved by this process; a stale one only causes a
         # version conflict, which clears the cache and retries.
-        self._cache: dict[str, Dossier] = {}
+        self._cache: dict[str, _Head] = {}
 
     def construct_transcoder(self) -> Transcoder:
         return OrjsonTranscoder()
@@ -174,24 +187,37 @@ class DossierLedger(Application[str]):
 
         With ``dry_run`` nothing is written; ``overlay`` (a dict the caller keeps
         across calls) carries the would-be state from one dry-run batch to the next.
+
+        The first attempt is optimistic: it trusts this process's cache of stream
+        heads and lets the store's unique keys (dossier + version, event id) catch
+        a duplicate or a concurrent writer. Any such conflict redoes the batch
+        carefully from fresh state, so the outcome is the same, only slower.
         """
         for attempt in range(self.max_conflict_retries + 1):
             try:
-                return self._append_batch(envelopes, dry_run, overlay)
+                return self._append_batch(envelopes, dry_run, overlay, careful=attempt > 0)
+            except _RedoCarefully:
+                continue
             except IntegrityError:
-                # Another writer got there first: forget cached state and redo.
                 self._cache.clear()
                 if attempt == self.max_conflict_retries:
                     raise
-                time.sleep(0.002 * (attempt + 1))
+                if attempt:
+                    time.sleep(0.002 * attempt)
             except BaseException:
                 self._cache.clear()
                 raise
         raise AssertionError("unreachable")
 
     def _append_batch(
-        self, envelopes: Sequence[Any], dry_run: bool, overlay: dict[str, Any] | None
+        self,
+        envelopes: Sequence[Any],
+        dry_run: bool,
+        overlay: dict[str, Any] | None,
+        *,
+        careful: bool,
     ) -> AppendResult:
+        careful = careful or dry_run
         result = AppendResult()
         errors: list[Exception] = []
         valid: list[_Pending] = []
@@ -203,26 +229,25 @@ class DossierLedger(Application[str]):
                 result.rejected.append(Rejection(i, eid, str(e), field=e.field))
                 errors.append(e)
 
-        known = self._lookup_event_ids([p.envelope["event_id"] for p in valid])
+        known = self._lookup_event_ids([p.envelope["event_id"] for p in valid]) if careful else {}
         if overlay is not None:
             known.update(overlay.setdefault("ids", {}))
-            aggs_overlay: dict[str, Dossier] = overlay.setdefault("aggregates", {})
+            heads_overlay: dict[str, _Head] = overlay.setdefault("heads", {})
             wanted = [
                 p.envelope["dossier_id"]
                 for p in valid
-                if p.envelope["dossier_id"] not in aggs_overlay
+                if p.envelope["dossier_id"] not in heads_overlay
             ]
-            aggregates = {**self._load(wanted, use_cache=False), **aggs_overlay}
+            heads = {**self._load_heads(wanted), **heads_overlay}
         else:
-            aggregates = self._load([p.envelope["dossier_id"] for p in valid])
+            heads = self._heads_for(valid, careful)
         keys = self._applicant_keys(valid)
         appended_at = _now()
         appended_iso = appended_at.isoformat()
         seen: dict[str, tuple[str, str]] = {}
         index_rows: list[tuple[str, str, int, str]] = []
-        touched: dict[str, Dossier] = {}
-        accepted: list[tuple[int, str]] = []  # (input index, dossier id)
-        accepted_versions: list[tuple[str, int]] = []
+        touched: dict[str, _Head] = {}
+        accepted: list[tuple[str, int, dict[str, Any]]] = []  # (dossier id, version, envelope)
 
         for p in valid:
             env = p.envelope
@@ -241,8 +266,8 @@ class DossierLedger(Application[str]):
                 result.rejected.append(Rejection(p.index, eid, str(err), rule=err.rule))
                 errors.append(err)
                 continue
-            agg = aggregates.get(did)
-            state = agg.state if agg is not None else EMPTY
+            head = heads.get(did)
+            state = head.state if head is not None else EMPTY
             try:
                 stored_env = self._prepare(env, state, keys, appended_iso)
                 check(
@@ -251,6 +276,8 @@ class DossierLedger(Application[str]):
                     ordering_tolerance=self._ordering_tolerance(state, stored_env),
                 )
             except (ImpossibleEvent, EnvelopeError) as err:
+                if not careful:  # perhaps a duplicate the optimistic pass did not look up
+                    raise _RedoCarefully from err
                 result.rejected.append(
                     Rejection(
                         p.index,
@@ -263,42 +290,56 @@ class DossierLedger(Application[str]):
                 errors.append(err)
                 continue
             stored_env = hashchain.seal(stored_env, state.last_hash or hashchain.GENESIS)
-            if agg is None:
-                agg = Dossier.open(did, stored_env, appended_at)
-                aggregates[did] = agg
-            else:
-                agg.record(stored_env, appended_at)
-            touched[did] = agg
+            version = head.version + 1 if head is not None else 1
+            heads[did] = touched[did] = _Head(version, evolve(state, stored_env))
             seen[eid] = (did, env["type"])
-            index_rows.append((eid, did, agg.version, env["type"]))
-            accepted.append((p.index, did))
-            accepted_versions.append((did, agg.version))
+            index_rows.append((eid, did, version, env["type"]))
+            accepted.append((did, version, stored_env))
 
         if dry_run:
             if overlay is not None:
-                overlay["aggregates"].update(touched)
+                overlay["heads"].update(touched)
                 overlay["ids"].update(seen)
             result.stored = [Recorded(0, 0, {}) for _ in accepted]
-        elif touched:
-            # EventStore.put is the library's public write path; Application.save
-            # would add only snapshotting and notification hooks we don't use.
-            events = [e for agg in touched.values() for e in agg.collect_events()]
-            recordings = self.events.put(events, index_rows=index_rows)
-            by_key = {
-                (r.domain_event.originator_id, r.domain_event.originator_version): (
-                    r.notification.id,
-                    r.domain_event,
-                )
-                for r in recordings
-            }
-            for (_, did), (_, version) in zip(accepted, accepted_versions, strict=True):
-                position, ev = by_key[(did, version)]
-                result.stored.append(Recorded(position, version, ev.envelope))
+        elif accepted:
+            stored = [self._stored_event(did, v, env, appended_at) for did, v, env in accepted]
+            positions = self.recorder.insert_events(stored, index_rows=index_rows)
+            if positions is None or len(positions) != len(stored):  # pragma: no cover
+                raise RuntimeError("the recorder did not return a position for every event")
+            result.stored = [
+                Recorded(pos, v, env) for pos, (_, v, env) in zip(positions, accepted, strict=True)
+            ]
             if len(self._cache) > self.cache_limit:
                 self._cache.clear()
             self._cache.update(touched)
         result.rejected_errors = errors  # type: ignore[attr-defined]
         return result
+
+    def _stored_event(
+        self, dossier_id: str, version: int, envelope: dict[str, Any], appended_at: datetime
+    ) -> StoredEvent:
+        """The stored event the ``Dossier`` aggregate would have produced.
+
+        Built without instantiating the aggregate (the library's per-event
+        mutation costs more than the rest of an append), through the library's
+        own mapper, so ``repository.get`` reads it back as a ``Dossier``.
+        """
+        if version == 1:
+            event: Dossier.Event = Dossier.Opened(
+                originator_id=dossier_id,
+                originator_version=1,
+                timestamp=appended_at,
+                originator_topic=_DOSSIER_TOPIC,
+                envelope=envelope,
+            )
+        else:
+            event = Dossier.Recorded(
+                originator_id=dossier_id,
+                originator_version=version,
+                timestamp=appended_at,
+                envelope=envelope,
+            )
+        return self.mapper.to_stored_event(event)
 
     def _prepare(
         self, env: dict[str, Any], state: Lifecycle, keys: dict[str, bytes], appended_iso: str
@@ -356,25 +397,41 @@ class DossierLedger(Application[str]):
                 found[eid] = (did, etype)
         return found
 
-    def _load(self, dossier_ids: list[str], *, use_cache: bool = True) -> dict[str, Dossier]:
-        """Current aggregates of these dossiers (those that exist)."""
+    def _heads_for(self, pending: list[_Pending], careful: bool) -> dict[str, _Head]:
+        """Stream heads for a batch: cached ones, and the rest from the store.
+
+        Optimistically, a dossier whose first event in the batch is its receipt is
+        taken to be new without asking the store; if it is not, the insert of its
+        version 1 fails and the batch is redone carefully.
+        """
+        first: dict[str, str] = {}
+        for p in pending:
+            first.setdefault(p.envelope["dossier_id"], p.envelope["type"])
+        heads = {did: self._cache[did] for did in first if did in self._cache}
+        wanted = [
+            did
+            for did, etype in first.items()
+            if did not in heads and (careful or etype != "DossierReceived")
+        ]
+        heads.update(self._load_heads(wanted))
+        return heads
+
+    def _load_heads(self, dossier_ids: list[str]) -> dict[str, _Head]:
+        """Fold the stored events of these dossiers (those that exist) into heads."""
         unique = sorted(set(dossier_ids))
-        out: dict[str, Dossier] = {}
-        if use_cache:
-            out = {did: self._cache[did] for did in unique if did in self._cache}
-            unique = [did for did in unique if did not in out]
-        existing: set[str] = set()
-        for i in range(0, len(unique), 500):  # the events table's primary key serves this
+        out: dict[str, _Head] = {}
+        for i in range(0, len(unique), 500):
             chunk = unique[i : i + 500]
             marks = ",".join("?" * len(chunk))
-            existing.update(
-                r[0]
-                for r in self.recorder.query(
-                    f"SELECT DISTINCT originator_id FROM {self._table} WHERE originator_id IN ({marks})",
-                    chunk,
-                )
+            rows = self.recorder.query(
+                f"SELECT originator_id, originator_version, state FROM {self._table} "
+                f"WHERE originator_id IN ({marks}) ORDER BY originator_id, originator_version",
+                chunk,
             )
-        out.update({did: self.repository.get(did) for did in existing})
+            for did, version, state in rows:
+                head = out.get(did)
+                envelope = upcast(self.decode(bytes(state)))
+                out[did] = _Head(int(version), evolve(head.state if head else EMPTY, envelope))
         return out
 
     # --- reading ------------------------------------------------------------
@@ -487,6 +544,7 @@ class DossierLedger(Application[str]):
         return out
 
 
+_DOSSIER_TOPIC = get_topic(Dossier)
 _TOPICS = {
     f"{Dossier.__module__}:{Dossier.Opened.__qualname__}",
     f"{Dossier.__module__}:{Dossier.Recorded.__qualname__}",

@@ -47,21 +47,25 @@ class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
         ]
 
     def _insert_events(self, c: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Any:
-        # One executemany instead of the library's row-by-row inserts: inside the
-        # write transaction SQLite gives new rows max(rowid)+1, +2, ...; checked below.
-        c.execute(f"SELECT MAX(rowid) FROM {self.events_table_name}")
-        first = (c.fetchone()[0] or 0) + 1
-        c.executemany(
-            self.insert_events_statement,
-            [(s.originator_id, s.originator_version, s.topic, s.state) for s in stored_events],
-        )
-        ids = list(range(first, first + len(stored_events)))
-        c.execute(f"SELECT MAX(rowid) FROM {self.events_table_name}")
-        if stored_events and c.fetchone()[0] != ids[-1]:  # pragma: no cover - SQLite contract
-            raise RuntimeError("SQLite assigned unexpected positions; refusing to continue")
-        rows = kwargs.get("index_rows")
-        if rows:
-            c.executemany(f"INSERT INTO {INDEX_TABLE} VALUES (?,?,?,?)", rows)
+        rows = [(s.originator_id, s.originator_version, s.topic, s.state) for s in stored_events]
+        if len(rows) == 1:
+            c.execute(self.insert_events_statement, rows[0])
+            ids = [c.lastrowid]
+        elif rows:
+            # One executemany instead of the library's row-by-row inserts: inside the
+            # write transaction SQLite gives new rows max(rowid)+1, +2, ...; checked below.
+            c.execute(f"SELECT MAX(rowid) FROM {self.events_table_name}")
+            first = (c.fetchone()[0] or 0) + 1
+            c.executemany(self.insert_events_statement, rows)
+            ids = list(range(first, first + len(rows)))
+            c.execute(f"SELECT MAX(rowid) FROM {self.events_table_name}")
+            if c.fetchone()[0] != ids[-1]:  # pragma: no cover - SQLite contract
+                raise RuntimeError("SQLite assigned unexpected positions; refusing to continue")
+        else:
+            ids = []
+        index_rows = kwargs.get("index_rows")
+        if index_rows:
+            c.executemany(f"INSERT INTO {INDEX_TABLE} VALUES (?,?,?,?)", index_rows)
         return ids
 
     def query(
