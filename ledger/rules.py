@@ -16,6 +16,7 @@ from datetime import date, datetime, time, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ledger.clock import Duration
 
@@ -106,8 +107,10 @@ class RuleBook:
     def in_force(self, at: datetime | date) -> RuleSet:
         """The rule set in force on the local date of ``at`` (the receipt instant)."""
         if isinstance(at, datetime):
-            from zoneinfo import ZoneInfo
-
+            if at.tzinfo is None or at.utcoffset() is None:
+                raise ValueError(
+                    f"in_force: naive datetime {at.isoformat()} (an offset is required)"
+                )
             at = at.astimezone(ZoneInfo(self.rule_sets[-1].timezone)).date()
         for rule_set in reversed(self.rule_sets):
             if rule_set.covers(at):
@@ -126,7 +129,12 @@ def _time(value: Any, where: str) -> time:
     try:
         return time.fromisoformat(str(value))
     except ValueError:
-        raise RulesError(f"{where}: not a time of day (HH:MM): {value!r}") from None
+        hint = (
+            " (YAML reads an unquoted 15:00 as the number 900: quote times)"
+            if isinstance(value, int)
+            else ""
+        )
+        raise RulesError(f"{where}: not a time of day (HH:MM): {value!r}{hint}") from None
 
 
 def _date(value: Any, where: str) -> date:
@@ -148,6 +156,8 @@ def _duration(value: Any, where: str) -> Duration:
 def _hours(value: Any, where: str) -> tuple[tuple[time, time], ...]:
     try:
         spans = tuple((_time(a, where), _time(b, where)) for a, b in value)
+    except RulesError:
+        raise
     except (TypeError, ValueError):
         raise RulesError(f"{where}: expected a list of [start, end] pairs") from None
     if (
@@ -166,6 +176,8 @@ def _weekdays(value: Any, where: str) -> frozenset[int]:
 
 
 def parse_rule_set(raw: Mapping[str, Any], calendar: CalendarOverrides) -> RuleSet:
+    if not isinstance(raw, Mapping):
+        raise RulesError(f"rule set entry: expected a mapping of parameters, got {raw!r}")
     rid = raw.get("id")
     if not isinstance(rid, str) or not rid:
         raise RulesError("rule set without an id")
@@ -228,7 +240,10 @@ def parse_rule_set(raw: Mapping[str, Any], calendar: CalendarOverrides) -> RuleS
             raise RulesError(f"{w}.granularity: one of {', '.join(GRANULARITIES)}")
         kw["granularity"] = raw["granularity"]
     if "idle_thresholds" in raw:
-        kw["idle_thresholds"] = tuple(float(x) for x in raw["idle_thresholds"])
+        try:
+            kw["idle_thresholds"] = tuple(float(x) for x in raw["idle_thresholds"])
+        except (TypeError, ValueError):
+            raise RulesError(f"{w}.idle_thresholds: expected a list of numbers") from None
     if "duty_schedules" in raw:
         kw["duty_schedules"] = {
             agency: _weekdays(days, f"{w}.duty_schedules.{agency}")
@@ -239,6 +254,13 @@ def parse_rule_set(raw: Mapping[str, Any], calendar: CalendarOverrides) -> RuleS
         bad = set(kw["uncertain"]) - known
         if bad:
             raise RulesError(f"{w}.uncertain: unknown parameter(s) {', '.join(sorted(bad))}")
+    if "timezone" in kw:
+        try:
+            ZoneInfo(kw["timezone"])
+        except (ValueError, ZoneInfoNotFoundError):
+            raise RulesError(f"{w}.timezone: unknown time zone {kw['timezone']!r}") from None
+    if kw["effective_to"] is not None and kw["effective_to"] < kw["effective_from"]:
+        raise RulesError(f"{w}.effective_to: {kw['effective_to']} is before effective_from")
     return RuleSet(**kw)
 
 
