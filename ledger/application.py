@@ -24,13 +24,13 @@ from eventsourcing.domain import (
     CanMutateAggregate,
     MetaDomainEvent,
 )
-from eventsourcing.persistence import IntegrityError, StoredEvent, Transcoder
+from eventsourcing.persistence import IntegrityError, OperationalError, StoredEvent, Transcoder
 from eventsourcing.utils import get_topic
 
 from ledger import hashchain
 from ledger.dossier import EMPTY, ImpossibleEvent, Lifecycle, check, evolve
 from ledger.events import EnvelopeError, Recorded, parse_instant, upcast, validate
-from ledger.privacy import KeyStore, pseudonym, seal_applicant, unseal_applicant
+from ledger.privacy import KeyStore, new_key, pseudonym, seal_applicant, unseal_applicant
 from ledger.rules import RuleBook
 
 SQLITE_RECORDER = "ledger.sqlite_store:LedgerSQLiteRecorder"
@@ -204,6 +204,14 @@ class DossierLedger(Application[str]):
                     raise
                 if attempt:
                     time.sleep(0.002 * attempt)
+            except OperationalError as e:
+                # SQLite (WAL) refuses at once, without waiting, to upgrade a read
+                # transaction after another process committed (e.g. the relay's
+                # cursor): a conflict like any other, so redo from fresh state.
+                self._cache.clear()
+                if "locked" not in str(e) or attempt == self.max_conflict_retries:
+                    raise
+                time.sleep(0.005 * (attempt + 1))
             except BaseException:
                 self._cache.clear()
                 raise
@@ -241,10 +249,13 @@ class DossierLedger(Application[str]):
             heads = {**self._load_heads(wanted), **heads_overlay}
         else:
             heads = self._heads_for(valid, careful)
-        keys = self._applicant_keys(valid)
+        keys = self._applicant_keys(valid, create=not dry_run)  # a dry run writes no keys
         appended_at = _now()
         appended_iso = appended_at.isoformat()
         seen: dict[str, tuple[str, str]] = {}
+        seen_envs: dict[str, dict[str, Any]] = {}
+        # Stored events whose id comes again: same event (a retry) or a reused id?
+        twins = self._stored_envelopes(list(known)) if careful and known else {}
         index_rows: list[tuple[str, str, int, str]] = []
         touched: dict[str, _Head] = {}
         accepted: list[tuple[str, int, dict[str, Any]]] = []  # (dossier id, version, envelope)
@@ -254,14 +265,17 @@ class DossierLedger(Application[str]):
             eid, did = env["event_id"], env["dossier_id"]
             prior = known.get(eid) or seen.get(eid)
             if prior is not None:
-                if prior == (did, env["type"]):
+                twin = seen_envs.get(eid) or twins.get(eid)
+                differs = [] if twin is None else self._differences(twin, env)
+                if prior == (did, env["type"]) and not differs:
                     result.duplicates.append(p.index)
                     continue
                 err = ImpossibleEvent(
                     did,
                     eid,
                     "duplicate_event_id",
-                    f"event_id already used by {prior[1]} of dossier {prior[0]}",
+                    f"event_id already used by {prior[1]} of dossier {prior[0]}"
+                    + (f" with other {', '.join(differs)}" if differs else ""),
                 )
                 result.rejected.append(Rejection(p.index, eid, str(err), rule=err.rule))
                 errors.append(err)
@@ -293,6 +307,7 @@ class DossierLedger(Application[str]):
             version = head.version + 1 if head is not None else 1
             heads[did] = touched[did] = _Head(version, evolve(state, stored_env))
             seen[eid] = (did, env["type"])
+            seen_envs[eid] = env
             index_rows.append((eid, did, version, env["type"]))
             accepted.append((did, version, stored_env))
 
@@ -364,7 +379,9 @@ class DossierLedger(Application[str]):
             applicant = data["applicant"]
             if "sealed" not in applicant:
                 pseudo = pseudonym(self._secret, applicant["id_number"])
-                data["applicant"] = seal_applicant(dict(applicant), pseudo, keys[pseudo])
+                data["applicant"] = seal_applicant(
+                    dict(applicant), pseudo, keys.get(pseudo) or new_key()
+                )
             out["data"] = data
         return out
 
@@ -376,14 +393,60 @@ class DossierLedger(Application[str]):
             else self.rules.rule_sets[-1].ordering_tolerance
         )
 
-    def _applicant_keys(self, pending: Iterable[_Pending]) -> dict[str, bytes]:
+    def _applicant_keys(
+        self, pending: Iterable[_Pending], *, create: bool = True
+    ) -> dict[str, bytes]:
         pseudos = [
             pseudonym(self._secret, p.envelope["data"]["applicant"]["id_number"])
             for p in pending
             if p.envelope["type"] == "DossierReceived"
             and "sealed" not in p.envelope["data"]["applicant"]
         ]
-        return self.keys.keys_for(pseudos, create=True) if pseudos else {}
+        return self.keys.keys_for(pseudos, create=create) if pseudos else {}
+
+    def _stored_envelopes(self, event_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """Stored envelopes (upcast) of these event ids, found through the event index."""
+        out: dict[str, dict[str, Any]] = {}
+        for i in range(0, len(event_ids), 500):
+            chunk = event_ids[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            for eid, state in self.recorder.query(
+                f"SELECT i.event_id, e.state FROM ledger_event_index i JOIN {self._table} e "
+                "ON e.originator_id = i.dossier_id AND e.originator_version = i.version "
+                f"WHERE i.event_id IN ({marks})",
+                chunk,
+            ):
+                out[eid] = upcast(self.decode(bytes(state)))
+        return out
+
+    def _differences(self, twin: dict[str, Any], env: dict[str, Any]) -> list[str]:
+        """Fields in which ``env`` is another act than ``twin`` (stored or earlier in the batch).
+
+        ``recorded_at`` and ledger-set values are ignored (a retry may restamp
+        them); the applicant is compared by pseudonym (it is sealed in the store).
+        """
+
+        def comparable(e: dict[str, Any]) -> dict[str, Any]:
+            data = {k: v for k, v in e["data"].items() if v is not None}
+            applicant = data.get("applicant")
+            if isinstance(applicant, dict) and "id_number" in applicant:
+                data["applicant"] = pseudonym(self._secret, applicant["id_number"])
+            elif isinstance(applicant, dict):
+                data["applicant"] = applicant.get("pseudonym")
+            return {
+                "type": e["type"],
+                "dossier_id": e["dossier_id"],
+                "occurred_at": e["occurred_at"],
+                "actor": e["actor"],
+                "data": data,
+            }
+
+        a, b = comparable(twin), comparable(env)
+        if "rule_set" not in b["data"]:  # pinned by the ledger when absent on input
+            a["data"].pop("rule_set", None)
+        out = [k for k in ("type", "dossier_id", "occurred_at", "actor") if a[k] != b[k]]
+        keys = sorted(a["data"].keys() | b["data"].keys())
+        return out + [f"data.{k}" for k in keys if a["data"].get(k) != b["data"].get(k)]
 
     def _lookup_event_ids(self, event_ids: list[str]) -> dict[str, tuple[str, str]]:
         found: dict[str, tuple[str, str]] = {}
@@ -453,7 +516,8 @@ class DossierLedger(Application[str]):
             start=after, limit=limit, stop=upto, inclusive_of_start=False
         )
         return [
-            Recorded(n.id, n.originator_version, orjson.loads(n.state)["envelope"]) for n in rows
+            Recorded(n.id, n.originator_version, upcast(orjson.loads(n.state)["envelope"]))
+            for n in rows
         ]
 
     def iter_all(
@@ -475,7 +539,7 @@ class DossierLedger(Application[str]):
         )
         if not rows:
             raise DossierNotFound(dossier_id)
-        return [Recorded(p, v, self.decode(bytes(s))) for p, v, s in rows]
+        return [Recorded(p, v, upcast(self.decode(bytes(s)))) for p, v, s in rows]
 
     def max_position(self) -> int:
         return self.recorder.max_notification_id() or 0
@@ -557,11 +621,13 @@ def _decode_row(
     """Decode a row without trusting it: every byte must be accounted for."""
     try:
         obj = orjson.loads(state)
+        if orjson.dumps(obj) != state:  # e.g. 2.0 flipped to 2e0: same value, other bytes
+            raise ValueError("stored bytes are not in the form the ledger writes")
         env = obj["envelope"]
         if topic not in _TOPICS:
             raise ValueError(f"unexpected topic {topic!r}")
-        ts = obj.get("timestamp", {}).get("_data_")
-        if ts is None or datetime.fromisoformat(ts) != datetime.fromisoformat(env["appended_at"]):
+        ts = obj.get("timestamp")
+        if ts != {"_type_": "datetime_iso", "_data_": env["appended_at"]}:
             raise ValueError("library timestamp differs from the envelope's appended_at")
         extra = set(obj) - {"envelope", "timestamp", "originator_topic"}
         if extra:

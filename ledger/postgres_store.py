@@ -30,7 +30,7 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
     placeholder = "%s"
 
     def __init__(self, datastore: Any, events_table_name: str = "stored_events") -> None:
-        super().__init__(datastore, events_table_name)
+        super().__init__(datastore, events_table_name=events_table_name)
         schema = Identifier(self.datastore.schema)
         self.sql_create_statements.append(
             SQL(
@@ -43,6 +43,12 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
                 "CREATE TABLE IF NOT EXISTS {}.{} (name text PRIMARY KEY, position bigint NOT NULL)"
             ).format(schema, Identifier(CURSORS_TABLE))
         )
+
+    def _create_table(self, curs: Any) -> None:
+        # Processes starting together (relay, workers, sink, several ingests) would
+        # otherwise race on CREATE OR REPLACE FUNCTION: "tuple concurrently updated".
+        curs.execute("SELECT pg_advisory_xact_lock(hashtext('dossier-ledger-ddl'))")
+        super()._create_table(curs)
 
     @property
     def qualified_events_table(self) -> str:
@@ -65,6 +71,10 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
         self, statement: str, params: Sequence[Any] = (), *, commit: bool = False
     ) -> list[tuple]:
         with self.datastore.transaction(commit=commit) as c:
+            if self.datastore.schema:  # the ledger's own SQL names its tables unqualified
+                c.execute(
+                    SQL("SET LOCAL search_path TO {}").format(Identifier(self.datastore.schema))
+                )
             c.execute(statement.replace("?", "%s"), list(params))
             if c.description is None:
                 return []

