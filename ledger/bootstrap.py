@@ -26,10 +26,16 @@ def postgres_env(url: str) -> dict[str, str]:
         "POSTGRES_LOCK_TIMEOUT": "10",
         "POSTGRES_POOL_SIZE": "4",
     }
-    schema = parse_qs(u.query).get("schema")
+    schema = url_schema(url)
     if schema:
-        env["POSTGRES_SCHEMA"] = schema[0]
+        env["POSTGRES_SCHEMA"] = schema
     return env
+
+
+def url_schema(url: str) -> str | None:
+    """The ``schema`` query parameter of a ``postgresql://`` URL, if any."""
+    values = parse_qs(urlparse(url).query).get("schema")
+    return values[0] if values else None
 
 
 def conninfo(url: str) -> str:
@@ -49,7 +55,8 @@ def open_ledger(settings: Settings, *, rules: RuleBook | None = None) -> Dossier
         from ledger.postgres_store import PostgresKeyStore
 
         env = postgres_env(settings.store or "")
-        keys = PostgresKeyStore(conninfo(settings.keystore or settings.store or ""))
+        keystore_url = settings.keystore or settings.store or ""
+        keys = PostgresKeyStore(conninfo(keystore_url), schema=url_schema(keystore_url))
     else:
         from ledger.sqlite_store import SQLiteKeyStore
 

@@ -84,15 +84,22 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
 class PostgresKeyStore:
     """Applicant keys in their own tables (point ``DOSSIER_KEYSTORE`` at another database to separate them further)."""
 
-    def __init__(self, conninfo: str) -> None:
+    def __init__(self, conninfo: str, schema: str | None = None) -> None:
         self._lock = threading.Lock()
-        self._conn = psycopg.connect(conninfo, autocommit=True)
-        self._conn.execute(
-            "CREATE TABLE IF NOT EXISTS ledger_applicant_keys (pseudonym text PRIMARY KEY, key bytea NOT NULL)"
-        )
-        self._conn.execute(
-            "CREATE TABLE IF NOT EXISTS ledger_secrets (name text PRIMARY KEY, value bytea NOT NULL)"
-        )
+        options = {"options": f"-c search_path={schema}"} if schema else {}
+        self._conn = psycopg.connect(conninfo, autocommit=True, **options)
+        # Several processes may start at once: serialise the DDL.
+        with self._conn.transaction():
+            self._conn.execute("SELECT pg_advisory_xact_lock(hashtext('dossier-ledger keystore'))")
+            if schema:
+                self._conn.execute(SQL("CREATE SCHEMA IF NOT EXISTS {}").format(Identifier(schema)))
+            self._conn.execute(
+                "CREATE TABLE IF NOT EXISTS ledger_applicant_keys "
+                "(pseudonym text PRIMARY KEY, key bytea NOT NULL)"
+            )
+            self._conn.execute(
+                "CREATE TABLE IF NOT EXISTS ledger_secrets (name text PRIMARY KEY, value bytea NOT NULL)"
+            )
         self._secret: bytes | None = None
 
     def secret(self) -> bytes:
