@@ -9,11 +9,14 @@ and later re-prove a Merkle root over the log up to a position.
 
 from __future__ import annotations
 
+import sqlite3
 from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Any
 
-from ledger.application import DossierLedger
+from eventsourcing.persistence import PersistenceError
+
+from ledger.application import DossierLedger, DossierNotFound
 from ledger.hashchain import (
     DIGEST_ALGORITHM,
     Problem,
@@ -22,19 +25,53 @@ from ledger.hashchain import (
     check_positions,
     merkle_root,
 )
+from ledger.sqlite_store import LedgerSQLiteRecorder
+
+STORE_ERRORS: tuple[type[BaseException], ...] = (PersistenceError, sqlite3.DatabaseError)
 
 
 def verify(ledger: DossierLedger, dossier_id: str | None = None) -> list[Problem]:
-    """Every problem found in one dossier's chain, or in the whole ledger."""
+    """Every problem found in one dossier's chain, or in the whole ledger.
+
+    A store too damaged to read (e.g. a corrupted SQLite page) is reported as an
+    ``unreadable`` problem, not raised. Raises :class:`DossierNotFound` if
+    ``dossier_id`` has neither stored events nor index rows.
+    """
+    try:
+        return _verify(ledger, dossier_id)
+    except STORE_ERRORS as e:
+        return [Problem("unreadable", dossier_id or "*", None, None, None, f"store: {e}")]
+
+
+def _verify(ledger: DossierLedger, dossier_id: str | None) -> list[Problem]:
     by_dossier: dict[str, list[StoredRow]] = defaultdict(list)
     for row in ledger.stored_rows(dossier_id):
         by_dossier[row.dossier_id].append(row)
+    index = sorted(ledger.index_rows(dossier_id))
+    if dossier_id is not None and not by_dossier and not index:
+        raise DossierNotFound(dossier_id)
     problems: list[Problem] = []
     for did in sorted(by_dossier):
         problems.extend(check_chain(did, by_dossier[did]))
+    if dossier_id is None:
+        problems.extend(_integrity_check(ledger))
 
     stored = {(r.dossier_id, r.version): r for rows in by_dossier.values() for r in rows}
-    for event_id, did, version, etype in sorted(ledger.index_rows(dossier_id)):
+    indexed = {(did, version) for _, did, version, _ in index}
+    for (did, version), row in stored.items():
+        if (did, version) not in indexed:
+            eid = row.envelope.get("event_id") if row.envelope else None
+            problems.append(
+                Problem(
+                    "inserted",
+                    did,
+                    row.position,
+                    version,
+                    eid,
+                    "stored but not in the event index written with every append",
+                )
+            )
+    for event_id, did, version, etype in index:
         row = stored.get((did, version))
         if row is None:
             problems.append(
@@ -77,9 +114,19 @@ def verify(ledger: DossierLedger, dossier_id: str | None = None) -> list[Problem
     return sorted(problems, key=lambda p: (p.position or 0, p.dossier_id, p.version or 0, p.kind))
 
 
+def _integrity_check(ledger: DossierLedger) -> list[Problem]:
+    """SQLite's own structural check (b-tree pages, index consistency)."""
+    if not isinstance(ledger.recorder, LedgerSQLiteRecorder):
+        return []
+    rows = ledger.recorder.query("PRAGMA quick_check")
+    messages = [str(r[0]) for r in rows if r and r[0] != "ok"]
+    return [Problem("unreadable", "*", None, None, None, f"SQLite: {m}") for m in messages]
+
+
 def issue_digest(ledger: DossierLedger, upto: int | None = None) -> dict[str, Any]:
     """A Merkle root over all events up to a position (default: the latest)."""
-    upto = ledger.max_position() if upto is None else upto
+    latest = ledger.max_position()
+    upto = latest if upto is None else min(upto, latest)  # never vouch for the future
     hashes = ledger.event_hashes(upto)
     return {
         "algorithm": DIGEST_ALGORITHM,
@@ -92,12 +139,31 @@ def issue_digest(ledger: DossierLedger, upto: int | None = None) -> dict[str, An
 
 def check_digest(ledger: DossierLedger, digest: dict[str, Any]) -> list[Problem]:
     """Problems if the log no longer extends ``digest`` unchanged."""
+    if not isinstance(digest, dict):
+        raise ValueError("digest: must be a JSON object")
     for key in ("position", "events", "root"):
         if key not in digest:
             raise ValueError(f"digest: missing field {key!r}")
+    for key in ("position", "events"):
+        if type(digest[key]) is not int or digest[key] < 0:
+            raise ValueError(f"digest: {key} must be a non-negative integer, got {digest[key]!r}")
+    if not isinstance(digest["root"], str) or len(digest["root"]) != 64:
+        raise ValueError(f"digest: root must be 64 hex digits, got {digest['root']!r}")
     if digest.get("algorithm", DIGEST_ALGORITHM) != DIGEST_ALGORITHM:
         raise ValueError(f"digest: unsupported algorithm {digest.get('algorithm')!r}")
-    hashes = ledger.event_hashes(int(digest["position"]))
+    try:
+        hashes = ledger.event_hashes(digest["position"])
+    except (*STORE_ERRORS, ValueError, KeyError, TypeError) as e:
+        return [
+            Problem(
+                "unreadable",
+                "*",
+                digest["position"],
+                None,
+                None,
+                f"cannot recompute the digest: {type(e).__name__}: {e}",
+            )
+        ]
     problems: list[Problem] = []
     if len(hashes) != digest["events"]:
         problems.append(

@@ -91,7 +91,7 @@ def simulate(days: int, seed: int, out: Path, labels: Path | None, start: Any) -
 
 
 @main.command()
-@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
 @click.option("--dry-run", is_flag=True, help="Validate only; write nothing.")
 @click.option(
     "--rejects",
@@ -115,7 +115,9 @@ def ingest(file: str, dry_run: bool, rejects: Path | None, fmt: str, settings: S
 
     ledger = open_ledger(settings)
     source = "-" if file == "-" else file
-    stream = sys.stdin if file == "-" else open(file, encoding="utf-8")  # noqa: SIM115
+    # Binary: a line of invalid UTF-8 is one rejected line, not a crash mid-file.
+    stdin = click.get_binary_stream("stdin")
+    stream = stdin if file == "-" else open(file, "rb")  # noqa: SIM115
     try:
         report = ingest_lines(
             ledger,
@@ -125,7 +127,7 @@ def ingest(file: str, dry_run: bool, rejects: Path | None, fmt: str, settings: S
             on_error=lambda e: click.echo(str(e), err=True),
         )
     finally:
-        if stream is not sys.stdin:
+        if stream is not stdin:
             stream.close()
     if report.errors:
         if rejects is None:
@@ -176,27 +178,38 @@ def verify(
 
     Example: dossier verify --all ; dossier verify --digest digest.json
     """
-    from ledger.audit import check_digest
+    from ledger.application import DossierNotFound
+    from ledger.audit import STORE_ERRORS, check_digest
     from ledger.audit import verify as run_verify
 
     if not dossier_id and not all_ and not digest_file:
         raise click.UsageError("give a DOSSIER_ID, --all, or --digest FILE")
-    ledger = open_ledger(settings)
-    if dossier_id:
-        from ledger.application import DossierNotFound
-
-        try:
-            ledger.events_of(dossier_id)
-        except DossierNotFound as e:
-            raise click.ClickException(str(e)) from None
-    problems = run_verify(ledger, None if all_ or not dossier_id else dossier_id)
+    if dossier_id and all_:
+        raise click.UsageError("give a DOSSIER_ID or --all, not both")
+    digest = None
     if digest_file:
         try:
             digest = json.loads(digest_file.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as e:
+            raise click.ClickException(f"{digest_file}: not a digest: {e}") from None
+    try:
+        ledger = open_ledger(settings)
+    except STORE_ERRORS as e:  # e.g. a corrupted SQLite file
+        click.echo(f"UNREADABLE: store: {e}", err=True)
+        sys.exit(1)
+    try:
+        problems = run_verify(ledger, dossier_id)
+    except DossierNotFound as e:
+        raise click.ClickException(str(e)) from None
+    if digest is not None:
+        try:
             problems += check_digest(ledger, digest)
-        except (ValueError, TypeError) as e:
+        except ValueError as e:
             raise click.ClickException(f"{digest_file}: {e}") from None
-    status = ledger.status()
+    try:
+        status = ledger.status()
+    except STORE_ERRORS:
+        status = {"events": "?", "dossiers": "?", "position": "?"}
     scope = dossier_id or "all dossiers"
     if fmt == "json":
         echo_json(
@@ -276,10 +289,11 @@ def forget(pseudonym: str, settings: Settings) -> None:
 
 def _add_extension_commands() -> None:
     """Commands defined next to the part they front (relay, projections, ...)."""
+    from analytics import cli as analytics_cli
     from ledger import relay_cli
     from projections import cli as projections_cli
 
-    for module in (relay_cli, projections_cli):
+    for module in (relay_cli, projections_cli, analytics_cli):
         for command in module.COMMANDS:
             main.add_command(command)
 

@@ -58,6 +58,25 @@ class EnvelopeError(ValueError):
         self.reason = reason
 
 
+MAX_SAFE_INTEGER = 2**53 - 1
+"""Largest magnitude of any number in an envelope: exact in every JSON reader
+(JavaScript, DuckDB doubles) and inside orjson's 64-bit range, so the hashed
+form is the stored form."""
+
+INSTANT_PATTERN = (
+    r"^(?!.*\n)[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
+    r"T([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,9})?)?"
+    r"(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$"
+)
+"""RFC 3339 date-time with a mandatory offset (seconds optional, up to 9
+fraction digits). The JSON Schema uses the same pattern; ``validate`` also
+checks the calendar (no 30 February)."""
+
+PSEUDONYM_PATTERN = r"^ap-[0-9a-f]{24}$"
+SEALED_PATTERN = r"^(?!.*\n)[A-Za-z0-9+/]+={0,2}$"
+"""Patterns start with ``(?!.*\n)``: in Python (and so in ``jsonschema``) ``$``
+also matches before a final newline."""
+
 # --- field kinds -------------------------------------------------------------
 # A field spec is (kind, required). Kinds: "str", "int", "number", "bool",
 # "instant", "str_list", "enum:<a|b>", "duration", "party", "applicant".
@@ -149,11 +168,15 @@ _V1_CHANNEL_CODES = {
 
 def _upcast_v1(env: dict[str, Any]) -> dict[str, Any]:
     """v1 -> v2: portal channel codes (1/2/3) became names, and the bare
-    ``processing_days`` integer became ``processing_time`` {value, unit}."""
-    data = dict(env.get("data") or {})
-    for key in ("channel",):
-        if key in data and data[key] in _V1_CHANNEL_CODES:
-            data[key] = _V1_CHANNEL_CODES[data[key]]
+    ``processing_days`` integer became ``processing_time`` {value, unit}.
+
+    Malformed data is passed through untouched for ``validate`` to name."""
+    if not isinstance(env.get("data"), dict):
+        return {**env, "schema_version": 2}
+    data = dict(env["data"])
+    code = data.get("channel")
+    if type(code) in (int, str) and code in _V1_CHANNEL_CODES:  # not True == 1
+        data["channel"] = _V1_CHANNEL_CODES[code]
     if "processing_days" in data and "processing_time" not in data:
         data["processing_time"] = {"value": data.pop("processing_days"), "unit": "working_days"}
     return {**env, "data": data, "schema_version": 2}
@@ -182,18 +205,25 @@ def upcast(env: dict[str, Any]) -> dict[str, Any]:
 
 # --- validation --------------------------------------------------------------
 
-_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
-_ISO_OFFSET = re.compile(r".*(Z|[+-]\d\d:\d\d)$")
+UUID_PATTERN = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+_UUID = re.compile(UUID_PATTERN[1:-1])
+_INSTANT = re.compile(INSTANT_PATTERN[1:-1])
+_PSEUDONYM = re.compile(PSEUDONYM_PATTERN[1:-1])
+_SEALED = re.compile(SEALED_PATTERN[1:-1])
 
 
 def parse_instant(value: Any, field: str) -> datetime:
-    """An ISO 8601 instant that carries its UTC offset (naive times are ambiguous)."""
-    if not isinstance(value, str) or not _ISO_OFFSET.match(value):
-        raise EnvelopeError(field, f"must be an ISO 8601 instant with a UTC offset, got {value!r}")
+    """An RFC 3339 instant that carries its UTC offset (naive times are ambiguous)."""
+    if not isinstance(value, str) or not _INSTANT.fullmatch(value):
+        raise EnvelopeError(
+            field,
+            f"must be an ISO 8601 instant with a UTC offset "
+            f"(YYYY-MM-DDTHH:MM[:SS[.fff]]+HH:MM or Z), got {value!r}",
+        )
     try:
         return datetime.fromisoformat(value)
-    except ValueError:
-        raise EnvelopeError(field, f"not a valid ISO 8601 instant: {value!r}") from None
+    except ValueError as e:
+        raise EnvelopeError(field, f"not a valid instant: {value!r} ({e})") from None
 
 
 def _str(path: str, value: Any) -> None:
@@ -201,14 +231,28 @@ def _str(path: str, value: Any) -> None:
         raise EnvelopeError(path, f"must be a non-empty string, got {value!r}")
 
 
-def _int(path: str, value: Any) -> None:
+def _in_range(value: int | float) -> bool:
+    return -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER  # False for NaN too
+
+
+def _int(path: str, value: Any) -> int | None:
+    """An integer; ``5.0`` is the same JSON number as ``5`` and is stored as ``5``."""
+    if type(value) is float and value.is_integer():
+        if not _in_range(value):
+            raise EnvelopeError(path, f"must be at most {MAX_SAFE_INTEGER} in magnitude")
+        return int(value)
     if type(value) is not int:
         raise EnvelopeError(path, f"must be an integer, got {value!r}")
+    if not _in_range(value):
+        raise EnvelopeError(path, f"must be at most {MAX_SAFE_INTEGER} in magnitude")
+    return None
 
 
 def _number(path: str, value: Any) -> None:
     if type(value) not in (int, float):
         raise EnvelopeError(path, f"must be a number, got {value!r}")
+    if not _in_range(value) or value < 0:
+        raise EnvelopeError(path, f"must be between 0 and {MAX_SAFE_INTEGER}, got {value!r}")
 
 
 def _bool(path: str, value: Any) -> None:
@@ -221,28 +265,57 @@ def _str_list(path: str, value: Any) -> None:
         raise EnvelopeError(path, "must be a list of non-empty strings")
 
 
+_DURATION_KEYS = frozenset({"value", "unit"})
+
+
 def _duration(path: str, value: Any) -> None:
     if not isinstance(value, dict):
         raise EnvelopeError(path, "must be an object {value, unit}")
+    unknown = value.keys() - _DURATION_KEYS
+    if unknown:
+        raise EnvelopeError(path, f"unknown field(s): {', '.join(sorted(map(str, unknown)))}")
     unit = value.get("unit")
     if unit not in TIME_UNITS:
         raise EnvelopeError(f"{path}.unit", f"must be one of {', '.join(TIME_UNITS)}, got {unit!r}")
     amount = value.get("value")
-    if unit != "same_day" and (type(amount) not in (int, float) or amount < 0):
-        raise EnvelopeError(f"{path}.value", f"must be a non-negative number, got {amount!r}")
+    if amount is None and unit == "same_day":  # "same day" needs no amount
+        return
+    if type(amount) not in (int, float) or not _in_range(amount) or amount < 0:
+        raise EnvelopeError(
+            f"{path}.value", f"must be a number between 0 and {MAX_SAFE_INTEGER}, got {amount!r}"
+        )
+
+
+_SEALED_KEYS = frozenset({"pseudonym", "sealed"})
 
 
 def _applicant(path: str, value: Any) -> None:
+    """Personal data in clear (the ledger seals it), or a block the ledger sealed.
+
+    A sealed block must be exactly ``{pseudonym, sealed}``: anything else could
+    carry personal data past the encryption."""
     if not isinstance(value, dict):
         raise EnvelopeError(path, "must be an object")
-    if "sealed" in value:  # already protected (read back from the store)
+    if "sealed" in value:
+        unknown = value.keys() - _SEALED_KEYS
+        if unknown:
+            raise EnvelopeError(
+                path, f"a sealed block holds only pseudonym and sealed, not {sorted(unknown)}"
+            )
+        for key, pattern in (("pseudonym", _PSEUDONYM), ("sealed", _SEALED)):
+            if not isinstance(value.get(key), str) or not pattern.fullmatch(value[key]):
+                raise EnvelopeError(f"{path}.{key}", f"malformed: {value.get(key)!r}")
         return
     for key in ("name", "id_number"):
-        if not isinstance(value.get(key), str) or not value.get(key):
-            raise EnvelopeError(f"{path}.{key}", "required")
-    unknown = set(value) - set(APPLICANT_FIELDS)
+        if value.get(key) is None:
+            raise EnvelopeError(f"{path}.{key}", "missing (required)")
+        _str(f"{path}.{key}", value[key])
+    for key in ("phone", "address"):
+        if value.get(key) is not None:
+            _str(f"{path}.{key}", value[key])
+    unknown = value.keys() - set(APPLICANT_FIELDS)
     if unknown:
-        raise EnvelopeError(path, f"unknown field(s): {', '.join(sorted(unknown))}")
+        raise EnvelopeError(path, f"unknown field(s): {', '.join(sorted(map(str, unknown)))}")
 
 
 def _enum(allowed: tuple[str, ...]) -> Callable[[str, Any], None]:
@@ -253,7 +326,7 @@ def _enum(allowed: tuple[str, ...]) -> Callable[[str, Any], None]:
     return check
 
 
-_KINDS: dict[str, Callable[[str, Any], None]] = {
+_KINDS: dict[str, Callable[[str, Any], Any]] = {
     "str": _str,
     "int": _int,
     "number": _number,
@@ -265,11 +338,12 @@ _KINDS: dict[str, Callable[[str, Any], None]] = {
 }
 
 
-def _checker(kind: str) -> Callable[[str, Any], None]:
+def _checker(kind: str) -> Callable[[str, Any], Any]:
     return _enum(tuple(kind[5:].split("|"))) if kind.startswith("enum:") else _KINDS[kind]
 
 
-_COMPILED: dict[str, tuple[tuple[str, str, Callable[[str, Any], None], bool], ...]] = {
+# A checker raises EnvelopeError, or returns a normalised value (None: keep as is).
+_COMPILED: dict[str, tuple[tuple[str, str, Callable[[str, Any], Any], bool], ...]] = {
     etype: tuple(
         (name, f"data.{name}", _checker(kind), required) for name, (kind, required) in spec.items()
     )
@@ -277,6 +351,7 @@ _COMPILED: dict[str, tuple[tuple[str, str, Callable[[str, Any], None], bool], ..
 }
 _ROLES = frozenset(ROLES)
 _ENVELOPE_KEYS = frozenset(ENVELOPE_FIELDS)
+_ACTOR_KEYS = frozenset({"id", "role", "agency"})
 
 
 def validate(raw: Any) -> dict[str, Any]:
@@ -296,7 +371,7 @@ def validate(raw: Any) -> dict[str, Any]:
             raise EnvelopeError(key, "is set by the ledger and must not be supplied")
     unknown = raw.keys() - _ENVELOPE_KEYS
     if unknown:
-        raise EnvelopeError("envelope", f"unknown field(s): {', '.join(sorted(unknown))}")
+        raise EnvelopeError("envelope", f"unknown field(s): {', '.join(sorted(map(str, unknown)))}")
     env = upcast(dict(raw))
     if not isinstance(env["event_id"], str) or not _UUID.fullmatch(env["event_id"]):
         raise EnvelopeError("event_id", f"must be a UUID string, got {env['event_id']!r}")
@@ -304,7 +379,9 @@ def validate(raw: Any) -> dict[str, Any]:
     etype = env["type"]
     spec = _COMPILED.get(etype) if isinstance(etype, str) else None
     if spec is None:
-        raise EnvelopeError("type", f"unknown event type {etype!r}")
+        raise EnvelopeError(
+            "type", f"unknown event type {etype!r} (known: {', '.join(EVENT_TYPES)})"
+        )
     parse_instant(env["occurred_at"], "occurred_at")
     if env.get("recorded_at") is not None:
         parse_instant(env["recorded_at"], "recorded_at")
@@ -313,6 +390,9 @@ def validate(raw: Any) -> dict[str, Any]:
         raise EnvelopeError("actor", "must be an object {id, role, agency}")
     for key in ("id", "role", "agency"):
         _str(f"actor.{key}", actor.get(key))
+    if len(actor) != 3:
+        unknown = ", ".join(sorted(map(str, actor.keys() - _ACTOR_KEYS)))
+        raise EnvelopeError("actor", f"unknown field(s): {unknown}")
     if actor["role"] not in _ROLES:
         raise EnvelopeError(
             "actor.role", f"must be one of {', '.join(ROLES)}, got {actor['role']!r}"
@@ -326,10 +406,13 @@ def validate(raw: Any) -> dict[str, Any]:
             if required:
                 raise EnvelopeError(path, f"missing (required for {etype})")
             continue
-        check_value(path, value)
+        normalised = check_value(path, value)
+        if normalised is not None:
+            data = env["data"] = {**data, name: normalised}
     unknown = data.keys() - EVENT_TYPES[etype].keys()
     if unknown:
-        raise EnvelopeError("data", f"unknown field(s) for {etype}: {', '.join(sorted(unknown))}")
+        names = ", ".join(sorted(map(str, unknown)))
+        raise EnvelopeError("data", f"unknown field(s) for {etype}: {names}")
     return env
 
 

@@ -3,7 +3,9 @@
 Each line is one envelope. Bad lines are reported as ``FILE:LINE: reason``
 (the compiler convention) and written to a reject file with their reason; good
 lines are stored. Idempotent by ``event_id``: ingesting the same file twice
-adds nothing.
+adds nothing. For one envelope or a list of them in Python, use
+``DossierLedger.append`` (raises the error) and ``DossierLedger.append_batch``
+(returns an ``AppendResult`` with each rejection and its reason).
 """
 
 from __future__ import annotations
@@ -54,9 +56,26 @@ class IngestReport:
         }
 
 
-def _batches(lines: Iterable[str], size: int) -> Iterator[list[tuple[int, str]]]:
-    batch: list[tuple[int, str]] = []
+MAX_LINE_BYTES = 1 << 20
+"""Longest accepted line (1 MiB): an envelope is a few hundred bytes; a longer
+line is a broken file (a missing newline, a binary dump), reported, not parsed."""
+
+_BOM = "\ufeff"
+
+
+def _text(line: str | bytes) -> str:
+    """A line as text; raises UnicodeDecodeError for bytes that are not UTF-8."""
+    return line.decode("utf-8") if isinstance(line, bytes) else line
+
+
+def _batches(lines: Iterable[str | bytes], size: int) -> Iterator[list[tuple[int, str | bytes]]]:
+    batch: list[tuple[int, str | bytes]] = []
     for number, line in enumerate(lines, start=1):
+        if number == 1:  # a UTF-8 byte-order mark is not part of the first envelope
+            if isinstance(line, bytes) and line.startswith(b"\xef\xbb\xbf"):
+                line = line[3:]
+            elif isinstance(line, str) and line.startswith(_BOM):
+                line = line[1:]
         if not line.strip():
             continue
         batch.append((number, line))
@@ -67,48 +86,71 @@ def _batches(lines: Iterable[str], size: int) -> Iterator[list[tuple[int, str]]]
         yield batch
 
 
+def _parse(line: str | bytes, max_line_bytes: int) -> tuple[Any, str, str | None]:
+    """(envelope, raw text, None) or (None, raw text, reason)."""
+    if len(line) > max_line_bytes:
+        head = line[:200]
+        raw = head.decode("utf-8", "replace") if isinstance(head, bytes) else head
+        return None, raw + "…", f"line too long: {len(line)} bytes (limit {max_line_bytes})"
+    try:
+        text = _text(line)
+    except UnicodeDecodeError as e:
+        raw = line.decode("utf-8", "backslashreplace").rstrip("\r\n")  # type: ignore[union-attr]
+        return None, raw, f"not valid UTF-8: byte 0x{line[e.start]:02x} at column {e.start + 1}"
+    raw = text.rstrip("\r\n")
+    try:
+        return orjson.loads(text), raw, None
+    except orjson.JSONDecodeError as e:
+        return None, raw, f"invalid JSON: {e}"
+
+
 def ingest_lines(
     ledger: DossierLedger,
-    lines: Iterable[str],
+    lines: Iterable[str | bytes],
     *,
     source: str = "-",
     dry_run: bool = False,
     batch_size: int = BATCH_SIZE,
+    max_line_bytes: int = MAX_LINE_BYTES,
     on_error: Callable[[LineError], None] | None = None,
 ) -> IngestReport:
-    """Validate and append JSON Lines envelopes in batches; report per line."""
+    """Validate and append JSON Lines envelopes in batches; report per line.
+
+    ``lines`` may be text or bytes (a file opened in binary mode: invalid UTF-8
+    is then one bad line, not a crash). A leading byte-order mark, CRLF line
+    ends and blank lines are accepted; line numbers count every line.
+    """
     report = IngestReport()
     overlay: dict[str, Any] | None = {} if dry_run else None
     for batch in _batches(lines, batch_size):
         parsed: list[Any] = []
         numbers: list[int] = []
         raws: list[str] = []
+        errors: list[LineError] = []
         for number, line in batch:
             report.read += 1
-            try:
-                parsed.append(orjson.loads(line))
-            except orjson.JSONDecodeError as e:
-                err = LineError(source, number, f"invalid JSON: {e}", line.rstrip("\n"))
-                report.errors.append(err)
-                if on_error:
-                    on_error(err)
+            envelope, raw, reason = _parse(line, max_line_bytes)
+            if reason is not None:
+                errors.append(LineError(source, number, reason, raw))
                 continue
+            parsed.append(envelope)
             numbers.append(number)
-            raws.append(line.rstrip("\n"))
+            raws.append(raw)
         result = ledger.append_batch(parsed, dry_run=dry_run, overlay=overlay)
-        for rej in sorted(result.rejected, key=lambda r: r.index):
-            err = LineError(source, numbers[rej.index], rej.reason, raws[rej.index])
-            report.errors.append(err)
-            if on_error:
+        for rej in result.rejected:
+            errors.append(LineError(source, numbers[rej.index], rej.reason, raws[rej.index]))
+        errors.sort(key=lambda e: e.line)
+        report.errors.extend(errors)
+        if on_error:
+            for err in errors:
                 on_error(err)
         report.duplicates += len(result.duplicates)
         report.stored += len(result.stored)
-        if result.stored:
+        if result.stored and not dry_run:
             positions = [r.position for r in result.stored]
             if report.first_position is None:
                 report.first_position = min(positions)
             report.last_position = max(positions)
-    report.errors.sort(key=lambda e: e.line)
     return report
 
 
