@@ -317,7 +317,8 @@ class DossierLedger(Application[str]):
                 overlay["ids"].update(seen)
             result.stored = [Recorded(0, 0, {}) for _ in accepted]
         elif accepted:
-            stored = [self._stored_event(did, v, env, appended_at) for did, v, env in accepted]
+            timestamp = {"_type_": "datetime_iso", "_data_": appended_iso}
+            stored = [self._stored_event(did, v, env, timestamp) for did, v, env in accepted]
             positions = self.recorder.insert_events(stored, index_rows=index_rows)
             if positions is None or len(positions) != len(stored):  # pragma: no cover
                 raise RuntimeError("the recorder did not return a position for every event")
@@ -331,30 +332,27 @@ class DossierLedger(Application[str]):
         return result
 
     def _stored_event(
-        self, dossier_id: str, version: int, envelope: dict[str, Any], appended_at: datetime
+        self, dossier_id: str, version: int, envelope: dict[str, Any], timestamp: dict[str, str]
     ) -> StoredEvent:
         """The stored event the ``Dossier`` aggregate would have produced.
 
-        Built without instantiating the aggregate (the library's per-event
-        mutation costs more than the rest of an append), through the library's
-        own mapper, so ``repository.get`` reads it back as a ``Dossier``.
+        Written directly (the library's per-event aggregate mutation and mapping
+        cost more than the rest of an append) in the exact form the library's
+        mapper and :class:`OrjsonTranscoder` give ``Dossier.Opened`` /
+        ``Dossier.Recorded``, so ``repository.get`` reads it back as a ``Dossier``;
+        ``tests`` check the two forms are byte-identical.
         """
         if version == 1:
-            event: Dossier.Event = Dossier.Opened(
-                originator_id=dossier_id,
-                originator_version=1,
-                timestamp=appended_at,
-                originator_topic=_DOSSIER_TOPIC,
-                envelope=envelope,
-            )
+            state = {
+                "timestamp": timestamp,
+                "originator_topic": _DOSSIER_TOPIC,
+                "envelope": envelope,
+            }
+            topic = _OPENED_TOPIC
         else:
-            event = Dossier.Recorded(
-                originator_id=dossier_id,
-                originator_version=version,
-                timestamp=appended_at,
-                envelope=envelope,
-            )
-        return self.mapper.to_stored_event(event)
+            state = {"timestamp": timestamp, "envelope": envelope}
+            topic = _RECORDED_TOPIC
+        return StoredEvent(dossier_id, version, topic, orjson.dumps(state))
 
     def _prepare(
         self, env: dict[str, Any], state: Lifecycle, keys: dict[str, bytes], appended_iso: str
@@ -609,10 +607,9 @@ class DossierLedger(Application[str]):
 
 
 _DOSSIER_TOPIC = get_topic(Dossier)
-_TOPICS = {
-    f"{Dossier.__module__}:{Dossier.Opened.__qualname__}",
-    f"{Dossier.__module__}:{Dossier.Recorded.__qualname__}",
-}
+_OPENED_TOPIC = get_topic(Dossier.Opened)
+_RECORDED_TOPIC = get_topic(Dossier.Recorded)
+_TOPICS = {_OPENED_TOPIC, _RECORDED_TOPIC}
 
 
 def _decode_row(
