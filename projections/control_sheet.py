@@ -1,0 +1,164 @@
+"""The process control sheet (Form 05 of Circular 01/2018): the chain of custody.
+
+One row per hand-over (``HandedOver`` and ``TransferredToAgency``): who gave
+the dossier and who received it, when, the receiving party's step and its
+deadline, whether that step ended early, on time or late, and a note naming
+custody gaps (an unacknowledged hand-over) and back-and-forth hand-offs.
+
+A step's deadline is its hand-over instant plus the step budget (from the
+hand-over or transfer slip) on the receiving agency's working-day clock,
+extended by clock pauses and supplement waits that fall inside the step. A step
+with no budget is judged against the dossier's deadline of record. A step ends
+when its holder completes it (``StepCompleted``), hands the dossier on, or the
+dossier's result is issued, it is returned or withdrawn; until then its result
+is empty.
+
+Pure: rows are derived from a fact sheet of :mod:`projections.state`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from ledger.clock import BusinessCalendar, Duration, classify_finished
+from ledger.rules import RuleBook
+from projections.state import Facts, calendar, end_of, intervals, rule_set, view
+
+RESULT_LABELS = {"EARLY": "early", "ON_TIME": "on time", "LATE": "late"}
+
+COLUMNS = (
+    "seq",
+    "handed_at",
+    "from_official",
+    "from_agency",
+    "to_official",
+    "to_agency",
+    "step",
+    "budget",
+    "step_deadline",
+    "step_ended_at",
+    "step_working_s",
+    "result",
+    "note",
+)
+
+
+def step_deadline(cal: BusinessCalendar, start: datetime, budget: Any) -> datetime:
+    """When a step given ``budget`` at ``start`` is due, on the holder's clock."""
+    d = Duration.parse(budget)
+    if d.unit == "working_hours":
+        return cal.add_working_time(start, timedelta(hours=d.value))
+    if d.unit in ("hours", "minutes"):
+        return start + d.as_timedelta()
+    return cal.due(start, d)
+
+
+def step_end(facts: Facts, index: int) -> datetime | None:
+    """When the step opened by hand-over ``index`` ended (None: still running)."""
+    handovers = facts["handovers"]
+    entry = handovers[index]
+    candidates = []
+    if entry["completed_at"] is not None:
+        candidates.append(datetime.fromisoformat(entry["completed_at"]))
+    if index + 1 < len(handovers):
+        candidates.append(datetime.fromisoformat(handovers[index + 1]["at"]))
+    end = end_of(facts)
+    if end is not None:
+        candidates.append(end)
+    return min(candidates) if candidates else None
+
+
+def paused_between(
+    cal: BusinessCalendar, facts: Facts, start: datetime, end: datetime
+) -> list[tuple[datetime, datetime]]:
+    """Clock pauses and supplement waits clipped to [start, end]."""
+    out = []
+    for a, b in intervals(facts["pauses"], end) + intervals(facts["supplements"], end):
+        a, b = max(a, start), min(b, end)
+        if a < b:
+            out.append((a, b))
+    return out
+
+
+def rows(facts: Facts, rules: RuleBook, *, dossier_due: str | None = None) -> list[dict[str, Any]]:
+    """The control sheet's rows, in hand-over order (``dossier_due``: the deadline of
+    record, if the caller already has it)."""
+    handovers = facts.get("handovers") or []
+    if not handovers:
+        return []
+    rs = rule_set(rules, facts)
+    due_of_record = None if dossier_due is None else datetime.fromisoformat(dossier_due)
+    out: list[dict[str, Any]] = []
+    for i, h in enumerate(handovers):
+        cal = calendar(rules, facts, h["to_agency"])
+        start = datetime.fromisoformat(h["at"])
+        end = step_end(facts, i)
+        notes = []
+        if h["acknowledged"] is False:
+            notes.append("custody gap: receipt not acknowledged")
+        if i > 0 and h["to_official"] is not None:
+            earlier = handovers[i - 1]
+            if earlier["from_official"] == h["to_official"]:
+                notes.append("returned to the previous holder")
+        if h["kind"] == "TransferredToAgency":
+            notes.append("inter-agency transfer")
+        pauses = paused_between(cal, facts, start, end) if end is not None else []
+        paused = sum((cal.working_time(a, b) for a, b in pauses), timedelta(0))
+        if h["budget"] is not None:
+            deadline = step_deadline(cal, start, h["budget"])
+            if paused > timedelta(0):
+                deadline = cal.add_working_time(deadline, paused)
+        else:
+            if due_of_record is None:
+                due_of_record = datetime.fromisoformat(view(facts, rules)["original_due_at"])
+            deadline = due_of_record
+            notes.append("no step budget: judged against the dossier deadline")
+        result = None
+        spent = None
+        if end is not None:
+            outcome = classify_finished(end, deadline, granularity=rs.granularity, tz=cal.tz)
+            result = RESULT_LABELS[outcome]
+            spent = int(cal.working_time(start, end, pauses).total_seconds()) if end > start else 0
+        if h["note"]:
+            notes.append(h["note"])
+        out.append(
+            {
+                "seq": h["seq"],
+                "position": h["position"],
+                "event_id": h["event_id"],
+                "handed_at": h["at"],
+                "from_official": h["from_official"],
+                "from_agency": h["from_agency"],
+                "to_official": h["to_official"],
+                "to_agency": h["to_agency"],
+                "step": h["step"],
+                "budget": h["budget"],
+                "acknowledged": h["acknowledged"],
+                "step_deadline": deadline.isoformat(),
+                "step_ended_at": None if end is None else end.isoformat(),
+                "step_working_s": spent,
+                "result": result,
+                "note": "; ".join(notes),
+            }
+        )
+    return out
+
+
+def header(facts: Facts, rules: RuleBook) -> dict[str, Any]:
+    """Form 05's header: code, procedure, receipt and appointment, handling body."""
+    v = view(facts, rules)
+    return {
+        "dossier_id": v["dossier_id"],
+        "procedure_code": v["procedure_code"],
+        "procedure_version": v["procedure_version"],
+        "agency": v["agency"],
+        "lead_agency": facts.get("lead_agency"),
+        "channel": v["channel"],
+        "received_at": v["received_at"],
+        "appointment_at": v["appointment_at"],
+        "original_due_at": v["original_due_at"],
+        "current_due_at": v["current_due_at"],
+        "status": v["status"],
+        "on_time": v["on_time"],
+    }

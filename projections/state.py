@@ -1,0 +1,343 @@
+"""The current state of a dossier, as a pure fold over its events.
+
+Two layers, so that a replay stays cheap and a stored fold stays exact:
+
+* :func:`evolve` folds one stored event into a *fact sheet*: a plain dict of
+  JSON values (instants as the ISO strings the events carry, lists never
+  tuples) that round-trips through JSON unchanged. The runner stores it with
+  the read model and resumes from it, so an interrupted run and an
+  uninterrupted one reach the same bytes.
+* :func:`view` derives what an auditor reads (status, holder, deadlines,
+  working time used and left, on-time class) from a fact sheet, the
+  :class:`~ledger.rules.RuleBook` and an instant ``now``; every deadline comes
+  from the working-day clock of the rule set pinned at receipt.
+
+Deadlines (domain brief §4): the deadline of record is the receipt's
+``appointment_at`` when given, else the computed due. Supplements follow the
+rule set's ``supplement_mode``: ``restart`` starts the allowance again from the
+last ``SupplementReceived``; ``pause`` subtracts the waiting time. Both figures
+are kept (``due_restart_at``, ``due_pause_at``); ``original_due_at`` is the one
+the mode selects, and an apology's new appointment moves only
+``current_due_at``. Clock pauses (``ClockPaused``/``ClockResumed``) extend the
+deadline in both modes.
+
+Pure: standard library and the ledger's pure modules; no I/O, no wall clock.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from ledger.clock import BusinessCalendar, Duration, classify_finished, classify_open
+from ledger.dossier import (
+    AWAITING_SUPPLEMENT,
+    IN_PROGRESS,
+    RECEIVED,
+    RESOLVED,
+    RETURNED,
+    TERMINAL,
+    WITHDRAWN,
+)
+from ledger.events import Recorded
+from ledger.rules import RuleBook, RuleSet
+
+Facts = dict[str, Any]
+"""A dossier's fact sheet: JSON values only (see the module docstring)."""
+
+EMPTY: Facts = {}
+
+INTAKE_STEP = "intake"
+
+
+def _later(a: str | None, b: str) -> str:
+    """The later of two ISO instants (business time can arrive out of order)."""
+    if a is None:
+        return b
+    if len(a) == len(b) and a[-6:] == b[-6:]:  # same format and offset: text order is time order
+        return b if b >= a else a
+    return b if datetime.fromisoformat(b) >= datetime.fromisoformat(a) else a
+
+
+def evolve(state: Facts, recorded: Recorded) -> Facts:
+    """Fold one stored event into a dossier's fact sheet (a new dict; never mutates)."""
+    env = recorded.envelope
+    etype = env["type"]
+    data = env["data"]
+    at = env["occurred_at"]
+    if not state and etype != "DossierReceived":
+        raise ValueError(
+            f"dossier {env['dossier_id']}: {etype} at position {recorded.position} "
+            "before its DossierReceived"
+        )
+    s = {
+        **state,
+        "last_position": recorded.position,
+        "last_occurred_at": _later(state.get("last_occurred_at"), at),
+        "events": state.get("events", 0) + 1,
+    }
+    resolved = s.get("result") is not None
+    match etype:
+        case "DossierReceived":
+            actor = env["actor"]
+            s.update(
+                dossier_id=env["dossier_id"],
+                rule_set=data.get("rule_set"),
+                procedure_code=data["procedure_code"],
+                procedure_version=data["procedure_version"],
+                agency=data["agency"],
+                channel=data["channel"],
+                lead_agency=data.get("lead_agency"),
+                received_at=at,
+                allowance=dict(data["processing_time"]),
+                appointment_at=data.get("appointment_at"),
+                status=RECEIVED,
+                holder=actor["id"],
+                holder_agency=actor["agency"],
+                holder_since=at,
+                step=INTAKE_STEP,
+                step_budget=None,
+                handovers=[],
+                pauses=[],
+                supplements=[],
+                apologies=[],
+                result=None,
+                result_at=None,
+                returned_at=None,
+                withdrawn_at=None,
+                feedback=0,
+            )
+        case "HandedOver" | "TransferredToAgency":
+            transfer = etype == "TransferredToAgency"
+            entry = {
+                "seq": len(s["handovers"]) + 1,
+                "kind": etype,
+                "position": recorded.position,
+                "event_id": env["event_id"],
+                "at": at,
+                "from_official": s["holder"] if transfer else data["from_official"],
+                "from_agency": s["holder_agency"] if transfer else data["from_agency"],
+                "to_official": None if transfer else data["to_official"],
+                "to_agency": data["to_agency"],
+                "step": data["task"] if transfer else data["step"],
+                "budget": data.get("budget"),
+                "acknowledged": None if transfer else data.get("acknowledged"),
+                "note": data.get("note"),
+                "completed_at": None,
+            }
+            s.update(
+                handovers=[*s["handovers"], entry],
+                holder=entry["to_official"],
+                holder_agency=entry["to_agency"],
+                holder_since=at,
+                step=entry["step"],
+                step_budget=entry["budget"],
+                status=s["status"]
+                if s["status"] in (AWAITING_SUPPLEMENT, RESOLVED)
+                else IN_PROGRESS,
+            )
+        case "StepCompleted":
+            handovers = s["handovers"]
+            if handovers and handovers[-1]["completed_at"] is None:
+                s["handovers"] = [*handovers[:-1], {**handovers[-1], "completed_at": at}]
+            if s["status"] == RECEIVED:
+                s["status"] = IN_PROGRESS
+        case "SupplementRequested":
+            s["supplements"] = [*s["supplements"], [at, None, data.get("stage")]]
+            if not resolved:
+                s["status"] = AWAITING_SUPPLEMENT
+        case "SupplementReceived":
+            s["supplements"] = [
+                [a, b if b is not None else at, st] for a, b, st in s["supplements"]
+            ]
+            if not resolved:
+                s["status"] = IN_PROGRESS
+        case "ClockPaused":
+            s["pauses"] = [*s["pauses"], [at, None, data.get("reason")]]
+        case "ClockResumed":
+            s["pauses"] = [[a, b if b is not None else at, r] for a, b, r in s["pauses"]]
+        case "ApologyIssued":
+            s["apologies"] = [
+                *s["apologies"],
+                [at, data.get("new_appointment_at"), data.get("reason")],
+            ]
+        case "ResultIssued":
+            # The holder's step ends with the result; the desk's return step starts.
+            s.update(
+                status=RESOLVED,
+                result=data["decision"],
+                result_at=at,
+                step="return",
+                step_budget=None,
+                holder_since=at,
+            )
+        case "ResultReturned":
+            s.update(status=RETURNED, returned_at=at)
+        case "DossierWithdrawn":
+            s.update(status=WITHDRAWN, withdrawn_at=at)
+        case "FeedbackGiven":
+            s["feedback"] = s.get("feedback", 0) + 1
+        case _:
+            raise TypeError(f"unknown event type {etype!r}")
+    return s
+
+
+def fold(records: list[Recorded], state: Facts = EMPTY) -> Facts:
+    """Replay a dossier's events (in ledger order) from ``state``."""
+    for rec in records:
+        state = evolve(state, rec)
+    return state
+
+
+# --- derived view -------------------------------------------------------------
+
+
+def parse(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
+
+
+def calendar(rules: RuleBook, facts: Facts, agency: str | None = None) -> BusinessCalendar:
+    """The working-day clock of the rule set pinned at receipt, for an agency's office hours."""
+    return BusinessCalendar.for_rules(rule_set(rules, facts), agency or facts["agency"])
+
+
+def rule_set(rules: RuleBook, facts: Facts) -> RuleSet:
+    rid = facts.get("rule_set")
+    if rid is None:  # events from before the ledger pinned rule sets
+        return rules.in_force(datetime.fromisoformat(facts["received_at"]))
+    return rules.get(rid)
+
+
+def intervals(pairs: list[list[Any]], now: datetime) -> list[tuple[datetime, datetime]]:
+    """(start, end) pairs from fact-sheet entries; an open one runs until ``now``."""
+    out = []
+    for entry in pairs:
+        start = datetime.fromisoformat(entry[0])
+        if start > now:
+            continue
+        end = now if entry[1] is None else min(datetime.fromisoformat(entry[1]), now)
+        out.append((start, end))
+    return out
+
+
+def end_of(facts: Facts) -> datetime | None:
+    """The end of the dossier's clock (766): processed, else returned, else withdrawn."""
+    for key in ("result_at", "returned_at", "withdrawn_at"):
+        if facts.get(key) is not None:
+            return datetime.fromisoformat(facts[key])
+    return None
+
+
+def _seconds(td: timedelta) -> int:
+    return int(td.total_seconds())
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _extend(cal: BusinessCalendar, due: datetime, by: timedelta) -> datetime:
+    return cal.add_working_time(due, by) if by > timedelta(0) else due
+
+
+def view(facts: Facts, rules: RuleBook, now: datetime | None = None) -> dict[str, Any]:
+    """What the dossier looks like at ``now`` (default: its last event's business time)."""
+    if not facts:
+        raise ValueError("no events: the dossier was never received")
+    rs = rule_set(rules, facts)
+    cal = calendar(rules, facts)
+    now = now or datetime.fromisoformat(facts["last_occurred_at"])
+    received = datetime.fromisoformat(facts["received_at"])
+    allowance = Duration.parse(facts["allowance"])
+    end = end_of(facts)
+    until = min(end, now) if end is not None else now
+
+    computed_due = cal.due(received, allowance)
+    appointment = parse(facts.get("appointment_at"))
+    base_due = appointment or computed_due
+
+    clock_pauses = intervals(facts["pauses"], until)
+    waits = intervals(facts["supplements"], until)
+    paused_clock = sum((cal.working_time(a, b) for a, b in clock_pauses), timedelta(0))
+    waited = sum((cal.working_time(a, b) for a, b in waits), timedelta(0))
+
+    answered = [datetime.fromisoformat(e[1]) for e in facts["supplements"] if e[1] is not None]
+    restart_from = max(answered) if answered else None
+    restart_base = cal.due(restart_from, allowance) if restart_from else base_due
+    due_restart = _extend(cal, restart_base, paused_clock)
+    due_pause = _extend(cal, base_due, paused_clock + waited)
+    mode = rs.supplement_mode
+    original_due = due_pause if mode == "pause" else due_restart
+    new_dates = [a[1] for a in facts["apologies"] if a[1] is not None]
+    current_due = datetime.fromisoformat(new_dates[-1]) if new_dates else original_due
+
+    if mode == "pause":
+        clock_start, pauses = received, clock_pauses + waits
+    else:
+        clock_start = restart_from or received
+        pauses = clock_pauses + [(a, b) for a, b in waits if a >= clock_start]
+    used = cal.working_time(clock_start, until, pauses) if until > clock_start else timedelta(0)
+    left = (
+        cal.working_time(until, original_due)
+        if until <= original_due
+        else -cal.working_time(original_due, until)
+    )
+
+    open_request = next((e[0] for e in facts["supplements"] if e[1] is None), None)
+    requests = len(facts["supplements"])
+    granularity, tz = rs.granularity, cal.tz
+    if mode == "pause" and requests > rs.max_supplement_requests:
+        on_time = "LATE"  # 766: more than one request counts as late
+    elif end is not None and end <= now:
+        on_time = classify_finished(end, original_due, granularity=granularity, tz=tz)
+    elif open_request is not None and mode == "pause":
+        # 766: a dossier still waiting for a supplement ends at the request.
+        on_time = classify_finished(
+            datetime.fromisoformat(open_request), original_due, granularity=granularity, tz=tz
+        )
+    elif open_request is not None:
+        on_time = "WITHIN_DEADLINE"  # restart: no clock runs while waiting
+    else:
+        on_time = classify_open(now, original_due, granularity=granularity, tz=tz)
+
+    status = facts["status"]
+    return {
+        "dossier_id": facts["dossier_id"],
+        "status": status,
+        "open": status not in TERMINAL,
+        "procedure_code": facts["procedure_code"],
+        "procedure_version": facts["procedure_version"],
+        "agency": facts["agency"],
+        "channel": facts["channel"],
+        "rule_set": rs.id,
+        "supplement_mode": mode,
+        "received_at": facts["received_at"],
+        "holder": facts["holder"],
+        "holder_agency": facts["holder_agency"],
+        "holder_since": facts["holder_since"],
+        "step": facts["step"],
+        "allowance": allowance.to_json(),
+        "appointment_at": facts.get("appointment_at"),
+        "computed_due_at": _iso(computed_due),
+        "original_due_at": _iso(original_due),
+        "current_due_at": _iso(current_due),
+        "due_restart_at": _iso(due_restart),
+        "due_pause_at": _iso(due_pause),
+        "working_used_s": _seconds(used),
+        "working_left_s": _seconds(left),
+        "paused_s": _seconds(paused_clock + waited),
+        "clock_paused": any(p[1] is None for p in facts["pauses"]),
+        "pauses": len(facts["pauses"]),
+        "supplement_requests": requests,
+        "awaiting_supplement": open_request is not None,
+        "apology_issued": bool(facts["apologies"]),
+        "apologies": len(facts["apologies"]),
+        "result": facts.get("result"),
+        "ended_at": _iso(end),
+        "on_time": on_time,
+        "handovers": len(facts["handovers"]),
+        "events": facts["events"],
+        "last_position": facts["last_position"],
+        "last_occurred_at": facts["last_occurred_at"],
+        "as_of": now.isoformat(),
+    }

@@ -1,0 +1,379 @@
+"""Read-model tables and their tracking rows: one interface, SQLite and PostgreSQL.
+
+Tables (the same DDL serves both databases):
+
+* ``rm_dossiers``: one row per dossier: the current state's columns, the last
+  applied ledger ``position`` (the per-dossier dedupe mark) and ``fold``, the
+  fact sheet as JSON from which the next event continues;
+* ``rm_control_sheet``: one row per hand-over (Form 05);
+* ``rm_workload``: one row per official: open dossiers held, overdue held,
+  as of the latest business time in the read models;
+* ``rm_tracking``: named positions: ``store`` (the notification log) and
+  ``kafka:<topic>:<partition>`` (the next offset to read).
+
+:meth:`ReadModelStore.write` applies rows and positions in one transaction,
+so a crash leaves either all of a batch or none of it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from projections.workload import Held
+
+DOSSIER_COLUMNS = (
+    "dossier_id",
+    "last_position",
+    "status",
+    "holder",
+    "holder_agency",
+    "holder_since",
+    "step",
+    "procedure_code",
+    "procedure_version",
+    "agency",
+    "channel",
+    "rule_set",
+    "supplement_mode",
+    "received_at",
+    "appointment_at",
+    "computed_due_at",
+    "original_due_at",
+    "current_due_at",
+    "due_restart_at",
+    "due_pause_at",
+    "working_used_s",
+    "working_left_s",
+    "paused_s",
+    "supplement_requests",
+    "awaiting_supplement",
+    "apology_issued",
+    "result",
+    "ended_at",
+    "on_time",
+    "last_occurred_at",
+    "last_occurred_utc",
+    "fold",
+)
+SHEET_COLUMNS = (
+    "dossier_id",
+    "seq",
+    "position",
+    "handed_at",
+    "from_official",
+    "from_agency",
+    "to_official",
+    "to_agency",
+    "step",
+    "budget",
+    "acknowledged",
+    "step_deadline",
+    "step_ended_at",
+    "step_working_s",
+    "result",
+    "note",
+)
+WORKLOAD_COLUMNS = ("official", "agency", "open_held", "overdue_held", "as_of")
+_INT = {
+    "last_position",
+    "working_used_s",
+    "working_left_s",
+    "paused_s",
+    "supplement_requests",
+    "awaiting_supplement",
+    "apology_issued",
+    "seq",
+    "position",
+    "acknowledged",
+    "step_working_s",
+    "open_held",
+    "overdue_held",
+}
+TABLES = ("rm_dossiers", "rm_control_sheet", "rm_workload", "rm_tracking")
+
+
+def _cols(columns: Sequence[str]) -> str:
+    return ", ".join(f"{c} {'BIGINT' if c in _INT else 'TEXT'}" for c in columns)
+
+
+DDL = (
+    f"CREATE TABLE IF NOT EXISTS rm_dossiers ({_cols(DOSSIER_COLUMNS)}, PRIMARY KEY (dossier_id))",
+    f"CREATE TABLE IF NOT EXISTS rm_control_sheet ({_cols(SHEET_COLUMNS)}, "
+    "PRIMARY KEY (dossier_id, seq))",
+    f"CREATE TABLE IF NOT EXISTS rm_workload ({_cols(WORKLOAD_COLUMNS)}, PRIMARY KEY (official))",
+    "CREATE TABLE IF NOT EXISTS rm_tracking (name TEXT PRIMARY KEY, position BIGINT NOT NULL)",
+)
+ORDER = {
+    "rm_dossiers": "dossier_id",
+    "rm_control_sheet": "dossier_id, seq",
+    "rm_workload": "official",
+    "rm_tracking": "name",
+}
+
+WorkloadFn = Callable[[list[Held], datetime], list[tuple[Any, ...]]]
+
+
+def utc_key(instant: str) -> str:
+    """A fixed-width UTC form of an ISO instant that sorts as text (for SQL MAX)."""
+    from datetime import UTC
+
+    return datetime.fromisoformat(instant).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class ReadModelStore(ABC):
+    """Where read models live; subclasses supply the connection and transactions."""
+
+    param = "?"
+
+    @abstractmethod
+    @contextmanager
+    def transaction(self) -> Iterator[Any]:
+        """A cursor inside a write transaction that commits on success."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    def _sql(self, statement: str) -> str:
+        return statement if self.param == "?" else statement.replace("?", self.param)
+
+    def create(self) -> None:
+        with self.transaction() as c:
+            for statement in DDL:
+                c.execute(statement)
+
+    def reset(self) -> None:
+        """Drop and recreate every read-model table (rebuild starts here)."""
+        with self.transaction() as c:
+            for table in TABLES:
+                c.execute(f"DROP TABLE IF EXISTS {table}")
+            for statement in DDL:
+                c.execute(statement)
+
+    def position(self, name: str) -> int:
+        with self.transaction() as c:
+            c.execute(self._sql("SELECT position FROM rm_tracking WHERE name = ?"), [name])
+            row = c.fetchone()
+        return int(row[0]) if row else 0
+
+    def positions(self, prefix: str) -> dict[str, int]:
+        with self.transaction() as c:
+            c.execute(
+                self._sql("SELECT name, position FROM rm_tracking WHERE name LIKE ?"),
+                [prefix + "%"],
+            )
+            return {name: int(pos) for name, pos in c.fetchall()}
+
+    def load_folds(self, dossier_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Stored fact sheets of these dossiers (those that have one)."""
+        out: dict[str, dict[str, Any]] = {}
+        with self.transaction() as c:
+            for i in range(0, len(dossier_ids), 500):
+                chunk = list(dossier_ids[i : i + 500])
+                marks = ",".join([self.param] * len(chunk))
+                c.execute(
+                    f"SELECT dossier_id, fold FROM rm_dossiers WHERE dossier_id IN ({marks})", chunk
+                )
+                out.update((did, orjson.loads(fold)) for did, fold in c.fetchall())
+        return out
+
+    def write(
+        self,
+        dossiers: Sequence[tuple[Any, ...]],
+        sheets: Iterable[tuple[Any, ...]],
+        tracking: dict[str, int],
+        workload: WorkloadFn,
+        *,
+        replace_sheets: bool = True,
+    ) -> None:
+        """Upsert dossier rows, replace their control-sheet rows, move the tracking
+        positions and recompute the workload, all in one transaction."""
+        cols = ", ".join(DOSSIER_COLUMNS)
+        marks = ", ".join("?" * len(DOSSIER_COLUMNS))
+        updates = ", ".join(f"{c} = excluded.{c}" for c in DOSSIER_COLUMNS[1:])
+        with self.transaction() as c:
+            self._lock(c)
+            if dossiers:
+                c.executemany(
+                    self._sql(
+                        f"INSERT INTO rm_dossiers ({cols}) VALUES ({marks}) "
+                        f"ON CONFLICT (dossier_id) DO UPDATE SET {updates}"
+                    ),
+                    dossiers,
+                )
+                if replace_sheets:
+                    ids = [d[0] for d in dossiers]
+                    for i in range(0, len(ids), 500):
+                        chunk = ids[i : i + 500]
+                        c.execute(
+                            "DELETE FROM rm_control_sheet WHERE dossier_id IN "
+                            f"({','.join([self.param] * len(chunk))})",
+                            chunk,
+                        )
+            sheet_rows = list(sheets)
+            if sheet_rows:
+                c.executemany(
+                    self._sql(
+                        f"INSERT INTO rm_control_sheet ({', '.join(SHEET_COLUMNS)}) "
+                        f"VALUES ({', '.join('?' * len(SHEET_COLUMNS))})"
+                    ),
+                    sheet_rows,
+                )
+            c.executemany(
+                self._sql(
+                    "INSERT INTO rm_tracking (name, position) VALUES (?, ?) "
+                    "ON CONFLICT (name) DO UPDATE SET position = excluded.position"
+                ),
+                sorted(tracking.items()),
+            )
+            self._write_workload(c, workload)
+
+    def _lock(self, c: Any) -> None:
+        """Serialise writers (several Kafka workers may share one database).
+
+        SQLite needs nothing more: ``BEGIN IMMEDIATE`` already takes the write lock.
+        """
+        return None
+
+    def _write_workload(self, c: Any, workload: WorkloadFn) -> None:
+        c.execute("SELECT MAX(last_occurred_utc) FROM rm_dossiers")
+        (latest,) = c.fetchone()
+        c.execute("DELETE FROM rm_workload")
+        if latest is None:
+            return
+        c.execute(
+            "SELECT holder, holder_agency, status, original_due_at, rule_set, agency, "
+            "awaiting_supplement, supplement_mode FROM rm_dossiers "
+            "WHERE status NOT IN ('RETURNED', 'WITHDRAWN') AND holder IS NOT NULL "
+            "ORDER BY dossier_id"
+        )
+        held = [Held(*r[:6], bool(r[6]), r[7]) for r in c.fetchall()]
+        rows = workload(held, datetime.fromisoformat(latest))
+        if rows:
+            c.executemany(
+                self._sql(
+                    f"INSERT INTO rm_workload ({', '.join(WORKLOAD_COLUMNS)}) "
+                    f"VALUES ({', '.join('?' * len(WORKLOAD_COLUMNS))})"
+                ),
+                rows,
+            )
+
+    def held(self) -> list[Held]:
+        """Every open dossier's holder and deadline (for workload as of another instant)."""
+        with self.transaction() as c:
+            c.execute(
+                "SELECT holder, holder_agency, status, original_due_at, rule_set, agency, "
+                "awaiting_supplement, supplement_mode FROM rm_dossiers "
+                "WHERE status NOT IN ('RETURNED', 'WITHDRAWN') AND holder IS NOT NULL "
+                "ORDER BY dossier_id"
+            )
+            return [Held(*r[:6], bool(r[6]), r[7]) for r in c.fetchall()]
+
+    def select(self, table: str, where: str = "", params: Sequence[Any] = ()) -> list[dict]:
+        """Rows of a read-model table as dicts, in key order."""
+        if table not in ORDER:
+            raise ValueError(f"unknown read-model table {table!r}")
+        with self.transaction() as c:
+            c.execute(self._sql(f"SELECT * FROM {table} {where} ORDER BY {ORDER[table]}"), params)
+            names = [d[0] for d in c.description]
+            return [dict(zip(names, r, strict=True)) for r in c.fetchall()]
+
+    def dump(self, tables: Sequence[str] = TABLES) -> Iterator[str]:
+        """Every read-model row as a JSON line, tables and rows in a fixed order."""
+        with self.transaction() as c:
+            for table in tables:
+                c.execute(f"SELECT * FROM {table} ORDER BY {ORDER[table]}")
+                for row in c.fetchall():
+                    yield table + " " + json.dumps(list(row), ensure_ascii=False)
+
+    def checksum(self, tables: Sequence[str] = TABLES) -> str:
+        """SHA-256 over :meth:`dump`: equal read models give equal checksums."""
+        h = hashlib.sha256()
+        for line in self.dump(tables):
+            h.update(line.encode("utf-8") + b"\n")
+        return h.hexdigest()
+
+
+class SQLiteReadModels(ReadModelStore):
+    """Read models in their own SQLite file (``readmodels.sqlite3`` in the data dir)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        # The Kafka client calls its rebalance listener from its own thread.
+        self._lock_thread = threading.RLock()
+        self._conn = sqlite3.connect(
+            self.path, isolation_level=None, timeout=30, check_same_thread=False
+        )
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+        self.create()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Cursor]:
+        with self._lock_thread:
+            c = self._conn.cursor()
+            c.execute("BEGIN IMMEDIATE")
+            try:
+                yield c
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            else:
+                self._conn.execute("COMMIT")
+            finally:
+                c.close()
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+class PostgresReadModels(ReadModelStore):
+    """Read models in the deployment's PostgreSQL database (``DOSSIER_STORE``).
+
+    A ``?schema=NAME`` in the URL puts the tables in that schema.
+    """
+
+    param = "%s"
+
+    def __init__(self, url: str) -> None:
+        from urllib.parse import parse_qs, urlparse
+
+        import psycopg
+
+        u = urlparse(url)
+        schema = parse_qs(u.query).get("schema", [None])[0]
+        self._conn = psycopg.connect(u._replace(query="").geturl(), autocommit=True)
+        if schema:
+            from psycopg.sql import SQL, Identifier
+
+            self._conn.execute(SQL("SET search_path TO {}").format(Identifier(schema)))
+        self.create()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Any]:
+        with self._conn.transaction(), self._conn.cursor() as c:
+            yield c
+
+    def _lock(self, c: Any) -> None:
+        c.execute("LOCK TABLE rm_tracking IN EXCLUSIVE MODE")
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+def open_store(settings: Any) -> ReadModelStore:
+    """The configured read-model store: PostgreSQL for deployments, else SQLite."""
+    if settings.uses_postgres:
+        return PostgresReadModels(settings.store)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return SQLiteReadModels(Path(settings.data_dir) / "readmodels.sqlite3")
