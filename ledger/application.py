@@ -29,7 +29,7 @@ from eventsourcing.utils import get_topic
 
 from ledger import hashchain
 from ledger.dossier import EMPTY, ImpossibleEvent, Lifecycle, check, evolve
-from ledger.events import EnvelopeError, Recorded, parse_instant, upcast, validate
+from ledger.events import SCHEMA_VERSION, EnvelopeError, Recorded, parse_instant, upcast, validate
 from ledger.privacy import KeyStore, new_key, pseudonym, seal_applicant, unseal_applicant
 from ledger.rules import RuleBook
 
@@ -414,7 +414,7 @@ class DossierLedger(Application[str]):
                 f"WHERE i.event_id IN ({marks})",
                 chunk,
             ):
-                out[eid] = upcast(self.decode(bytes(state)))
+                out[eid] = self.decode(state)
         return out
 
     def _differences(self, twin: dict[str, Any], env: dict[str, Any]) -> list[str]:
@@ -491,7 +491,7 @@ class DossierLedger(Application[str]):
             )
             for did, version, state in rows:
                 head = out.get(did)
-                envelope = upcast(self.decode(bytes(state)))
+                envelope = self.decode(state)
                 out[did] = _Head(int(version), evolve(head.state if head else EMPTY, envelope))
         return out
 
@@ -505,18 +505,29 @@ class DossierLedger(Application[str]):
 
     @staticmethod
     def decode(state: bytes) -> dict[str, Any]:
-        """The envelope inside a stored event's bytes."""
-        return orjson.loads(state)["envelope"]
+        """The envelope inside a stored event's bytes, upcast to the current schema."""
+        envelope = orjson.loads(state)["envelope"]
+        if envelope.get("schema_version") != SCHEMA_VERSION:
+            envelope = upcast(envelope)
+        return envelope
 
     def read(self, after: int = 0, limit: int = 1000, *, upto: int | None = None) -> list[Recorded]:
-        """Events with ``after < position (<= upto)``, in ledger order."""
-        rows = self.recorder.select_notifications(
-            start=after, limit=limit, stop=upto, inclusive_of_start=False
+        """Events with ``after < position (<= upto)``, in ledger order.
+
+        One plain query over the events table's position column (the library's
+        notification log, without building its notification objects): replays
+        and the relay read the whole log through here.
+        """
+        pos, decode = self._pos_col, self.decode
+        stop, params = (
+            ("", [after, limit]) if upto is None else (f"AND {pos} <= ? ", [after, upto, limit])
         )
-        return [
-            Recorded(n.id, n.originator_version, upcast(orjson.loads(n.state)["envelope"]))
-            for n in rows
-        ]
+        rows = self.recorder.query(
+            f"SELECT {pos}, originator_version, state FROM {self._table} "
+            f"WHERE {pos} > ? {stop}ORDER BY {pos} LIMIT ?",
+            params,
+        )
+        return [Recorded(p, v, decode(state)) for p, v, state in rows]
 
     def iter_all(
         self, after: int = 0, *, upto: int | None = None, page: int = 5000
@@ -537,7 +548,7 @@ class DossierLedger(Application[str]):
         )
         if not rows:
             raise DossierNotFound(dossier_id)
-        return [Recorded(p, v, upcast(self.decode(bytes(s)))) for p, v, s in rows]
+        return [Recorded(p, v, self.decode(s)) for p, v, s in rows]
 
     def max_position(self) -> int:
         return self.recorder.max_notification_id() or 0

@@ -71,9 +71,10 @@ class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
         self, statement: str, params: Sequence[Any] = (), *, commit: bool = False
     ) -> list[tuple]:
         with self.datastore.transaction(commit=commit) as c:
-            c.execute(statement, list(params))
-            raw = getattr(c, "sqlite_cursor", c)
-            return [tuple(r) for r in raw.fetchall()] if raw.description else []
+            raw = c.sqlite_cursor
+            raw.row_factory = None  # plain tuples: several times faster than sqlite3.Row
+            raw.execute(statement, list(params))
+            return raw.fetchall() if raw.description else []
 
 
 class SQLiteKeyStore:
