@@ -30,6 +30,7 @@ from eventsourcing.utils import get_topic
 from ledger import hashchain
 from ledger.dossier import EMPTY, ImpossibleEvent, Lifecycle, check, evolve
 from ledger.events import SCHEMA_VERSION, EnvelopeError, Recorded, parse_instant, upcast, validate
+from ledger.gc_pause import paused_gc
 from ledger.privacy import KeyStore, new_key, pseudonym, seal_applicant, unseal_applicant
 from ledger.rules import RuleBook
 
@@ -195,7 +196,8 @@ class DossierLedger(Application[str]):
         """
         for attempt in range(self.max_conflict_retries + 1):
             try:
-                return self._append_batch(envelopes, dry_run, overlay, careful=attempt > 0)
+                with paused_gc():
+                    return self._append_batch(envelopes, dry_run, overlay, careful=attempt > 0)
             except _RedoCarefully:
                 continue
             except IntegrityError:

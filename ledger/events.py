@@ -351,6 +351,7 @@ _COMPILED: dict[str, tuple[tuple[str, str, Callable[[str, Any], Any], bool], ...
 }
 _ROLES = frozenset(ROLES)
 _ENVELOPE_KEYS = frozenset(ENVELOPE_FIELDS)
+_ENVELOPE_KEYS_UNRECORDED = _ENVELOPE_KEYS - {"recorded_at"}
 _ACTOR_KEYS = frozenset({"id", "role", "agency"})
 
 
@@ -363,16 +364,20 @@ def validate(raw: Any) -> dict[str, Any]:
     """
     if not isinstance(raw, dict):
         raise EnvelopeError("envelope", f"must be a JSON object, got {type(raw).__name__}")
-    for key in ENVELOPE_FIELDS:
-        if key not in raw and key != "recorded_at":
-            raise EnvelopeError(key, "missing")
-    for key in LEDGER_FIELDS:
-        if key in raw:
-            raise EnvelopeError(key, "is set by the ledger and must not be supplied")
-    unknown = raw.keys() - _ENVELOPE_KEYS
-    if unknown:
-        raise EnvelopeError("envelope", f"unknown field(s): {', '.join(sorted(map(str, unknown)))}")
-    env = upcast(dict(raw))
+    keys = raw.keys()
+    if keys != _ENVELOPE_KEYS and keys != _ENVELOPE_KEYS_UNRECORDED:  # say what is wrong
+        for key in ENVELOPE_FIELDS:
+            if key not in raw and key != "recorded_at":
+                raise EnvelopeError(key, "missing")
+        for key in LEDGER_FIELDS:
+            if key in raw:
+                raise EnvelopeError(key, "is set by the ledger and must not be supplied")
+        unknown = keys - _ENVELOPE_KEYS
+        names = ", ".join(sorted(map(str, unknown)))
+        raise EnvelopeError("envelope", f"unknown field(s): {names}")
+    version = raw["schema_version"]
+    current = type(version) is int and version == SCHEMA_VERSION
+    env = dict(raw) if current else upcast(dict(raw))
     if not isinstance(env["event_id"], str) or not _UUID.fullmatch(env["event_id"]):
         raise EnvelopeError("event_id", f"must be a UUID string, got {env['event_id']!r}")
     _str("dossier_id", env["dossier_id"])

@@ -226,3 +226,10 @@ def test_offsets_other_than_utc_are_kept() -> None:
     env["occurred_at"] = "2025-09-01T08:00:00-05:00"
     out = validate(env)
     assert parse_instant(out["occurred_at"], "x").tzinfo == timezone(timedelta(hours=-5))
+
+
+@pytest.mark.parametrize("version", [2.0, True, "2", None, 3, 0])
+def test_schema_version_must_be_a_supported_integer(version: Any) -> None:
+    env = received()
+    env["schema_version"] = version
+    assert error_of(env).field == "schema_version"
