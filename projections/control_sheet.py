@@ -21,9 +21,17 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from ledger.clock import BusinessCalendar, Duration, classify_finished
+from ledger.clock import BusinessCalendar, classify_finished
 from ledger.rules import RuleBook
-from projections.state import Facts, calendar, end_of, intervals, rule_set, view
+from projections.state import (
+    Facts,
+    duration,
+    end_of,
+    intervals,
+    rule_set,
+    view,
+    working_total,
+)
 
 RESULT_LABELS = {"EARLY": "early", "ON_TIME": "on time", "LATE": "late"}
 
@@ -46,7 +54,7 @@ COLUMNS = (
 
 def step_deadline(cal: BusinessCalendar, start: datetime, budget: Any) -> datetime:
     """When a step given ``budget`` at ``start`` is due, on the holder's clock."""
-    d = Duration.parse(budget)
+    d = duration(budget)
     if d.unit == "working_hours":
         return cal.add_working_time(start, timedelta(hours=d.value))
     if d.unit in ("hours", "minutes"):
@@ -57,16 +65,25 @@ def step_deadline(cal: BusinessCalendar, start: datetime, budget: Any) -> dateti
 def step_end(facts: Facts, index: int) -> datetime | None:
     """When the step opened by hand-over ``index`` ended (None: still running)."""
     handovers = facts["handovers"]
-    entry = handovers[index]
-    candidates = []
-    if entry["completed_at"] is not None:
-        candidates.append(datetime.fromisoformat(entry["completed_at"]))
-    if index + 1 < len(handovers):
-        candidates.append(datetime.fromisoformat(handovers[index + 1]["at"]))
-    end = end_of(facts)
-    if end is not None:
-        candidates.append(end)
-    return min(candidates) if candidates else None
+    following = handovers[index + 1]["at"] if index + 1 < len(handovers) else None
+    return _step_end(
+        handovers[index]["completed_at"],
+        None if following is None else datetime.fromisoformat(following),
+        end_of(facts),
+    )
+
+
+def _step_end(
+    completed_at: str | None, next_handed: datetime | None, dossier_end: datetime | None
+) -> datetime | None:
+    """The earliest of the step's completion, the next hand-over and the dossier's end
+    (the first of equal instants, as ``min`` picks)."""
+    end = None if completed_at is None else datetime.fromisoformat(completed_at)
+    if next_handed is not None and (end is None or next_handed < end):
+        end = next_handed
+    if dossier_end is not None and (end is None or dossier_end < end):
+        end = dossier_end
+    return end
 
 
 def paused_between(
@@ -89,11 +106,20 @@ def rows(facts: Facts, rules: RuleBook, *, dossier_due: str | None = None) -> li
         return []
     rs = rule_set(rules, facts)
     due_of_record = None if dossier_due is None else datetime.fromisoformat(dossier_due)
+    dossier_end = end_of(facts)
+    waits = bool(facts["pauses"] or facts["supplements"])
+    starts = [datetime.fromisoformat(h["at"]) for h in handovers]
+    calendars: dict[str, BusinessCalendar] = {}
     out: list[dict[str, Any]] = []
     for i, h in enumerate(handovers):
-        cal = calendar(rules, facts, h["to_agency"])
-        start = datetime.fromisoformat(h["at"])
-        end = step_end(facts, i)
+        agency = h["to_agency"] or facts["agency"]
+        cal = calendars.get(agency)
+        if cal is None:
+            cal = calendars[agency] = BusinessCalendar.for_rules(rs, agency)
+        start = starts[i]
+        end = _step_end(
+            h["completed_at"], starts[i + 1] if i + 1 < len(starts) else None, dossier_end
+        )
         notes = []
         if h["acknowledged"] is False:
             notes.append("custody gap: receipt not acknowledged")
@@ -103,8 +129,8 @@ def rows(facts: Facts, rules: RuleBook, *, dossier_due: str | None = None) -> li
                 notes.append("returned to the previous holder")
         if h["kind"] == "TransferredToAgency":
             notes.append("inter-agency transfer")
-        pauses = paused_between(cal, facts, start, end) if end is not None else []
-        paused = sum((cal.working_time(a, b) for a, b in pauses), timedelta(0))
+        pauses = paused_between(cal, facts, start, end) if waits and end is not None else []
+        paused = working_total(cal, pauses)
         if h["budget"] is not None:
             deadline = step_deadline(cal, start, h["budget"])
             if paused > timedelta(0):

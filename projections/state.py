@@ -61,21 +61,28 @@ def _later(a: str | None, b: str) -> str:
 
 def evolve(state: Facts, recorded: Recorded) -> Facts:
     """Fold one stored event into a dossier's fact sheet (a new dict; never mutates)."""
-    env = recorded.envelope
+    return evolve_into(dict(state), recorded.position, recorded.envelope)
+
+
+def evolve_into(s: Facts, position: int, env: dict[str, Any]) -> Facts:
+    """Fold one stored event into ``s`` itself and return it (the rebuild's fold).
+
+    Only ``s``'s own keys are set: nested lists and dicts are always replaced,
+    never changed, so a sheet that shared them with ``s`` stays as it was. This
+    saves :func:`evolve`'s copy of the whole sheet per event when the caller
+    owns ``s``.
+    """
     etype = env["type"]
     data = env["data"]
     at = env["occurred_at"]
-    if not state and etype != "DossierReceived":
+    if not s and etype != "DossierReceived":
         raise ValueError(
-            f"dossier {env['dossier_id']}: {etype} at position {recorded.position} "
+            f"dossier {env['dossier_id']}: {etype} at position {position} "
             "before its DossierReceived"
         )
-    s = {
-        **state,
-        "last_position": recorded.position,
-        "last_occurred_at": _later(state.get("last_occurred_at"), at),
-        "events": state.get("events", 0) + 1,
-    }
+    s["last_position"] = position
+    s["last_occurred_at"] = _later(s.get("last_occurred_at"), at)
+    s["events"] = s.get("events", 0) + 1
     resolved = s.get("result") is not None
     match etype:
         case "DossierReceived":
@@ -112,7 +119,7 @@ def evolve(state: Facts, recorded: Recorded) -> Facts:
             entry = {
                 "seq": len(s["handovers"]) + 1,
                 "kind": etype,
-                "position": recorded.position,
+                "position": position,
                 "event_id": env["event_id"],
                 "at": at,
                 "from_official": s["holder"] if transfer else data["from_official"],
@@ -237,18 +244,47 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def _extend(cal: BusinessCalendar, due: datetime, by: timedelta) -> datetime:
-    return cal.add_working_time(due, by) if by > timedelta(0) else due
+    return cal.add_working_time(due, by) if by > _ZERO else due
+
+
+_ZERO = timedelta(0)
+_DURATIONS: dict[tuple[Any, str], Duration] = {}
+
+
+def duration(spec: Any) -> Duration:
+    """``Duration.parse`` of a fact sheet's ``{"value", "unit"}``, shared per distinct value.
+
+    Durations are immutable and a province uses a few dozen allowances and
+    budgets, so one parse (and validation) per distinct value serves every dossier.
+    """
+    if type(spec) is not dict:
+        return Duration.parse(spec)
+    key = (spec.get("value"), spec["unit"])
+    d = _DURATIONS.get(key)
+    if d is None:
+        d = Duration.parse(spec)
+        if len(_DURATIONS) < 10_000:
+            _DURATIONS[key] = d
+    return d
+
+
+def working_total(cal: BusinessCalendar, spans: list[tuple[datetime, datetime]]) -> timedelta:
+    """Office time in each span, added up."""
+    if not spans:
+        return _ZERO
+    return sum((cal.working_time(a, b) for a, b in spans), _ZERO)
 
 
 def view(facts: Facts, rules: RuleBook, now: datetime | None = None) -> dict[str, Any]:
     """What the dossier looks like at ``now`` (default: its last event's business time)."""
     if not facts:
         raise ValueError("no events: the dossier was never received")
+    fromiso = datetime.fromisoformat
     rs = rule_set(rules, facts)
-    cal = calendar(rules, facts)
-    now = now or datetime.fromisoformat(facts["last_occurred_at"])
-    received = datetime.fromisoformat(facts["received_at"])
-    allowance = Duration.parse(facts["allowance"])
+    cal = BusinessCalendar.for_rules(rs, facts["agency"])
+    now = now or fromiso(facts["last_occurred_at"])
+    received = fromiso(facts["received_at"])
+    allowance = duration(facts["allowance"])
     end = end_of(facts)
     until = min(end, now) if end is not None else now
 
@@ -256,12 +292,13 @@ def view(facts: Facts, rules: RuleBook, now: datetime | None = None) -> dict[str
     appointment = parse(facts.get("appointment_at"))
     base_due = appointment or computed_due
 
+    supplements = facts["supplements"]
     clock_pauses = intervals(facts["pauses"], until)
-    waits = intervals(facts["supplements"], until)
-    paused_clock = sum((cal.working_time(a, b) for a, b in clock_pauses), timedelta(0))
-    waited = sum((cal.working_time(a, b) for a, b in waits), timedelta(0))
+    waits = intervals(supplements, until) if supplements else []
+    paused_clock = working_total(cal, clock_pauses)
+    waited = working_total(cal, waits)
 
-    answered = [datetime.fromisoformat(e[1]) for e in facts["supplements"] if e[1] is not None]
+    answered = [fromiso(e[1]) for e in supplements if e[1] is not None]
     restart_from = max(answered) if answered else None
     restart_base = cal.due(restart_from, allowance) if restart_from else base_due
     due_restart = _extend(cal, restart_base, paused_clock)
@@ -269,19 +306,25 @@ def view(facts: Facts, rules: RuleBook, now: datetime | None = None) -> dict[str
     mode = rs.supplement_mode
     original_due = due_pause if mode == "pause" else due_restart
     new_dates = [a[1] for a in facts["apologies"] if a[1] is not None]
-    current_due = datetime.fromisoformat(new_dates[-1]) if new_dates else original_due
+    current_due = fromiso(new_dates[-1]) if new_dates else original_due
 
     if mode == "pause":
         clock_start, pauses = received, clock_pauses + waits
     else:
         clock_start = restart_from or received
         pauses = clock_pauses + [(a, b) for a, b in waits if a >= clock_start]
-    used = cal.working_time(clock_start, until, pauses) if until > clock_start else timedelta(0)
+    used = cal.working_time(clock_start, until, pauses) if until > clock_start else _ZERO
     left = (
         cal.working_time(until, original_due)
         if until <= original_due
         else -cal.working_time(original_due, until)
     )
+
+    # The due instants are often one and the same object: format each object once.
+    texts: dict[int, str] = {}
+    for instant in (computed_due, due_restart, due_pause, current_due):
+        if id(instant) not in texts:
+            texts[id(instant)] = instant.isoformat()
 
     open_request = next((e[0] for e in facts["supplements"] if e[1] is None), None)
     requests = len(facts["supplements"])
@@ -318,11 +361,11 @@ def view(facts: Facts, rules: RuleBook, now: datetime | None = None) -> dict[str
         "step": facts["step"],
         "allowance": allowance.to_json(),
         "appointment_at": facts.get("appointment_at"),
-        "computed_due_at": _iso(computed_due),
-        "original_due_at": _iso(original_due),
-        "current_due_at": _iso(current_due),
-        "due_restart_at": _iso(due_restart),
-        "due_pause_at": _iso(due_pause),
+        "computed_due_at": texts[id(computed_due)],
+        "original_due_at": texts[id(original_due)],
+        "current_due_at": texts[id(current_due)],
+        "due_restart_at": texts[id(due_restart)],
+        "due_pause_at": texts[id(due_pause)],
         "working_used_s": _seconds(used),
         "working_left_s": _seconds(left),
         "paused_s": _seconds(paused_clock + waited),

@@ -1,0 +1,102 @@
+"""Reading the events table from another process: the rebuild's partitioned scan.
+
+A replay can fold dossiers independently, so a rebuild splits the dossiers into
+ranges of ``dossier_id`` and lets each worker process read, fold and derive
+its own ranges. A forked worker must never use its parent's database
+connection, so :class:`LogSource` (a small picklable value) says where to open
+a fresh read-only one. Only a SQLite file store has one: on PostgreSQL or an
+in-memory store :meth:`LogSource.of` gives None and callers read the log the
+ordinary way (``DossierLedger.iter_all``).
+
+Every read is bounded by ``upto``, a position taken once before the workers
+start, so events appended meanwhile never mix into a rebuild.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class LogSource:
+    """Where a process opens its own read-only connection on the ledger's events table."""
+
+    sqlite_path: str
+    table: str
+    position_column: str
+
+    @classmethod
+    def of(cls, ledger: Any) -> LogSource | None:
+        """The SQLite file behind ``ledger`` (None: PostgreSQL, in-memory, or unknown)."""
+        pool = getattr(getattr(ledger.recorder, "datastore", None), "pool", None)
+        name = getattr(pool, "db_name", None)
+        if not isinstance(name, str) or getattr(pool, "is_sqlite_memory_mode", True):
+            return None
+        if not Path(name).is_file():
+            return None
+        return cls(name, ledger._table, ledger._pos_col)
+
+    def connect(self) -> sqlite3.Connection:
+        """A new read-only connection (never share one across ``fork``)."""
+        uri = Path(self.sqlite_path).resolve().as_uri() + "?mode=ro"
+        conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
+        conn.execute("PRAGMA query_only = 1")
+        return conn
+
+    def upto(self, conn: sqlite3.Connection) -> int:
+        """The last position in the log now: the bound of a consistent replay."""
+        (last,) = conn.execute(f"SELECT MAX({self.position_column}) FROM {self.table}").fetchone()
+        return int(last or 0)
+
+    def first_ids(self, conn: sqlite3.Connection, upto: int) -> list[str]:
+        """Every dossier id received at or before ``upto``, in order (to cut ranges)."""
+        rows = conn.execute(
+            f"SELECT originator_id FROM {self.table} "
+            f"WHERE originator_version = 1 AND {self.position_column} <= ? ORDER BY originator_id",
+            [upto],
+        ).fetchall()
+        return [r[0] for r in rows]
+
+    def rows(
+        self, conn: sqlite3.Connection, lo: str | None, hi: str | None, upto: int
+    ) -> Iterator[tuple[int, bytes]]:
+        """(position, stored state) of the events of dossiers in [lo, hi), dossier by
+        dossier, each in chain order (which is its ledger order).
+
+        Walks the (originator_id, originator_version) primary key: for a range of a
+        few thousand dossiers, measured faster than a scan of the whole table.
+        """
+        where, params = [f"{self.position_column} <= ?"], [upto]
+        if lo is not None:
+            where.append("originator_id >= ?")
+            params.append(lo)
+        if hi is not None:
+            where.append("originator_id < ?")
+            params.append(hi)
+        cur = conn.execute(
+            f"SELECT {self.position_column}, state FROM {self.table} "
+            f"WHERE {' AND '.join(where)} ORDER BY originator_id, originator_version",
+            params,
+        )
+        while True:
+            batch = cur.fetchmany(5000)
+            if not batch:
+                return
+            yield from batch
+
+
+def ranges(first_ids: list[str], parts: int) -> list[tuple[str | None, str | None]]:
+    """Cut sorted dossier ids into ``parts`` contiguous [lo, hi) ranges of near-equal size.
+
+    The first range is open below and the last open above, so a dossier missing
+    from ``first_ids`` (its first event beyond the sample) still falls in one.
+    """
+    n = len(first_ids)
+    parts = max(1, min(parts, n))
+    cuts = [first_ids[(n * k) // parts] for k in range(1, parts)]
+    bounds: list[str | None] = [None, *cuts, None]
+    return [(bounds[i], bounds[i + 1]) for i in range(len(bounds) - 1)]
