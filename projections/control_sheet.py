@@ -26,7 +26,6 @@ from ledger.rules import RuleBook
 from projections.state import (
     Facts,
     duration,
-    end_of,
     intervals,
     rule_set,
     view,
@@ -66,11 +65,27 @@ def step_end(facts: Facts, index: int) -> datetime | None:
     """When the step opened by hand-over ``index`` ended (None: still running)."""
     handovers = facts["handovers"]
     following = handovers[index + 1]["at"] if index + 1 < len(handovers) else None
+    start = datetime.fromisoformat(handovers[index]["at"])
     return _step_end(
         handovers[index]["completed_at"],
         None if following is None else datetime.fromisoformat(following),
-        end_of(facts),
+        _end_after(custody_ends(facts), start),
     )
+
+
+def custody_ends(facts: Facts) -> list[datetime]:
+    """Instants that end whoever holds the dossier: the result, its return, a withdrawal."""
+    return sorted(
+        datetime.fromisoformat(facts[key])
+        for key in ("result_at", "returned_at", "withdrawn_at")
+        if facts.get(key) is not None
+    )
+
+
+def _end_after(ends: list[datetime], start: datetime) -> datetime | None:
+    """The first of ``ends`` at or after a step's start: a step opened after the result
+    (the hand-back to the desk) runs until the return, not until the result."""
+    return next((e for e in ends if e >= start), None)
 
 
 def _step_end(
@@ -106,7 +121,7 @@ def rows(facts: Facts, rules: RuleBook, *, dossier_due: str | None = None) -> li
         return []
     rs = rule_set(rules, facts)
     due_of_record = None if dossier_due is None else datetime.fromisoformat(dossier_due)
-    dossier_end = end_of(facts)
+    ends = custody_ends(facts)
     waits = bool(facts["pauses"] or facts["supplements"])
     starts = [datetime.fromisoformat(h["at"]) for h in handovers]
     calendars: dict[str, BusinessCalendar] = {}
@@ -118,7 +133,9 @@ def rows(facts: Facts, rules: RuleBook, *, dossier_due: str | None = None) -> li
             cal = calendars[agency] = BusinessCalendar.for_rules(rs, agency)
         start = starts[i]
         end = _step_end(
-            h["completed_at"], starts[i + 1] if i + 1 < len(starts) else None, dossier_end
+            h["completed_at"],
+            starts[i + 1] if i + 1 < len(starts) else None,
+            _end_after(ends, start),
         )
         notes = []
         if h["acknowledged"] is False:

@@ -157,3 +157,26 @@ def test_workload_counts_open_and_overdue_per_holder_as_of_now() -> None:
     ]
     earlier = workload.of_facts(w, RULES, datetime.fromisoformat(t("2025-09-08 16:00")))
     assert earlier[0]["overdue_held"] == 0
+
+
+def test_hand_back_to_the_desk_after_the_result_runs_until_the_return() -> None:
+    b = DossierBuilder("C-ret", "2025-09-03 08:00", rule_set="R-restart", receiver="rc-1")
+    b.handover("2025-09-03 09:00", "h-1", "appraisal", budget=(2, "working_days"))
+    b.result("2025-09-04 10:00")
+    b.handover("2025-09-04 11:00", "rc-1", "return", budget=(1, "working_days"))
+    b.returned("2025-09-05 09:00")
+    rows = sheet(b)
+    assert rows[0]["step_ended_at"] == t("2025-09-04 10:00")
+    assert rows[1]["handed_at"] == t("2025-09-04 11:00")
+    assert rows[1]["step_ended_at"] == t("2025-09-05 09:00")  # not the earlier result
+    assert rows[1]["result"] == "on time"
+    assert rows[1]["step_working_s"] > 0
+
+
+def test_hand_back_after_the_result_with_no_return_yet_is_still_running() -> None:
+    b = DossierBuilder("C-run", "2025-09-03 08:00", rule_set="R-restart", receiver="rc-1")
+    b.handover("2025-09-03 09:00", "h-1", "appraisal", budget=(2, "working_days"))
+    b.result("2025-09-04 10:00")
+    b.handover("2025-09-04 11:00", "rc-1", "return", budget=(1, "working_days"))
+    last = sheet(b)[-1]
+    assert last["step_ended_at"] is None and last["result"] is None
