@@ -46,7 +46,8 @@ def event_hash(envelope: dict[str, Any]) -> str:
 def seal(envelope: dict[str, Any], prev_hash: str) -> dict[str, Any]:
     """Return the envelope linked to its predecessor and carrying its own hash."""
     linked = {**envelope, "prev_hash": prev_hash}
-    linked["hash"] = event_hash(linked)
+    linked.pop("hash", None)
+    linked["hash"] = hashlib.sha256(canonical(linked)).hexdigest()
     return linked
 
 

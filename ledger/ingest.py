@@ -18,7 +18,7 @@ import orjson
 
 from ledger.application import DossierLedger
 
-BATCH_SIZE = 2000
+BATCH_SIZE = 5000
 
 
 @dataclass
