@@ -12,8 +12,9 @@ from bisect import bisect_left, bisect_right
 from calendar import monthrange
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, tzinfo
+from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from functools import lru_cache
+from itertools import accumulate
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -113,9 +114,11 @@ class _Table:
 
     ``offset`` keeps the count of working days before a date stable when the
     table grows backwards, so cumulative office time is an absolute number.
+    ``before[i]`` is that count for day ``base + i`` (``bisect_left(ords, o) +
+    offset``, looked up instead of searched: office time is read on every call).
     """
 
-    __slots__ = ("lo", "hi", "base", "end", "flags", "reception", "ords", "offset")
+    __slots__ = ("lo", "hi", "base", "end", "flags", "reception", "ords", "offset", "before")
 
     def __init__(self, lo: int, hi: int, flags: bytearray, reception: bytearray, offset: int):
         self.lo, self.hi = lo, hi
@@ -123,6 +126,7 @@ class _Table:
         self.end = date(hi, 12, 31).toordinal()
         self.flags, self.reception, self.offset = flags, reception, offset
         self.ords = [self.base + i for i, f in enumerate(flags) if f]
+        self.before = list(accumulate(flags, initial=offset))[:-1]
 
 
 class _Days:
@@ -209,6 +213,12 @@ _DAYS: dict[tuple[Any, ...], _Days] = {}
 _CALENDARS: dict[tuple[str, str | None], tuple[Any, BusinessCalendar]] = {}
 
 
+_OFFSET_TYPES = (timezone, ZoneInfo)
+"""tzinfo types whose ``utcoffset`` is never None: an instant carrying one is aware
+without asking (the checks below test ``type(x.tzinfo) in _OFFSET_TYPES`` first and call
+:func:`_aware`, which names the bad field, only otherwise)."""
+
+
 def _aware(instant: datetime, what: str) -> datetime:
     if not isinstance(instant, datetime):
         raise ValueError(f"{what}: expected a datetime, got {instant!r}")
@@ -276,6 +286,8 @@ class BusinessCalendar:
         if days is None:
             days = _DAYS.setdefault(key, _Days(*key))
         self._days = days
+        self._closes: dict[int, datetime] = {}
+        self._dues: dict[tuple[str, int, float], datetime] = {}
 
     @classmethod
     def for_rules(cls, rule_set: Any, agency: str | None = None) -> BusinessCalendar:
@@ -382,23 +394,44 @@ class BusinessCalendar:
         h, m = divmod(m, 60)
         return datetime(d.year, d.month, d.day, h, m, s, us, tzinfo=self.tz)
 
-    def _in_day(self, tod: int) -> int:
-        """Office time of a working day before time of day ``tod``."""
-        x = 0
-        for a, b in self._spans:
-            if tod <= a:
-                break
-            x += (b if tod > b else tod) - a
-        return x
+    def _close(self, o: int) -> datetime:
+        """The close of office hours on day ``o``: most due instants, so one (immutable)
+        object per day serves every call."""
+        c = self._closes.get(o)
+        if c is None:
+            c = self._at(o, self._close_us)
+            if len(self._closes) < 100_000:
+                self._closes[o] = c
+        return c
 
     def _cum(self, local: datetime) -> int:
-        """Office time (µs) from the calendar's origin to the local instant."""
+        """Office time (µs) from the calendar's origin to the local instant.
+
+        The clock's hottest function, so the table look-up and the time of day are
+        written out here: a working day's office time before ``tod`` is the part of
+        each office span that lies before it.
+        """
         o = local.toordinal()
-        t = self._days.cover(o)
-        x = (bisect_left(t.ords, o) + t.offset) * self._day_us
-        if t.flags[o - t.base]:
-            x += self._in_day(self._tod(local))
+        t = self._days.table
+        if t is None or not t.base <= o <= t.end:
+            t = self._days.cover(o)
+        i = o - t.base
+        x = t.before[i] * self._day_us
+        if t.flags[i]:
+            tod = (
+                (local.hour * 60 + local.minute) * 60 + local.second
+            ) * _US_PER_S + local.microsecond
+            for a, b in self._spans:
+                if tod <= a:
+                    break
+                x += (b if tod > b else tod) - a
         return x
+
+    def _cum_close(self, o: int) -> int:
+        """``_cum`` of the close of working day ``o`` (all of that day's office time)."""
+        t = self._days.cover(o)
+        assert t.flags[o - t.base], "a working day"
+        return (t.before[o - t.base] + 1) * self._day_us
 
     def _at_cum(self, x: int, close: bool = True) -> datetime:
         """The instant at cumulative office time ``x``.
@@ -427,7 +460,10 @@ class BusinessCalendar:
         pauses: Iterable[tuple[datetime, datetime | None]] = (),
     ) -> timedelta:
         """Office time in [start, end) minus the union of the pauses (open pause: until ``end``)."""
-        start, end = _aware(start, "start"), _aware(end, "end")
+        if type(start) is not datetime or type(start.tzinfo) not in _OFFSET_TYPES:
+            _aware(start, "start")
+        if type(end) is not datetime or type(end.tzinfo) not in _OFFSET_TYPES:
+            _aware(end, "end")
         if end < start:
             raise ValueError(f"end {end.isoformat()} is before start {start.isoformat()}")
         tz = self.tz
@@ -454,14 +490,16 @@ class BusinessCalendar:
                     covered += b - reach
                     reach = b
             total -= covered
-        return timedelta(microseconds=total)
+        return _ONE_US * total  # exact, and cheaper than timedelta(microseconds=total)
 
     def add_working_time(self, start: datetime, amount: timedelta) -> datetime:
         """The instant after ``amount`` of office time from ``start`` (inverse of ``working_time``).
 
         Landing exactly on a close gives that close, not the next opening.
         """
-        local = _aware(start, "start").astimezone(self.tz)
+        if type(start) is not datetime or type(start.tzinfo) not in _OFFSET_TYPES:
+            _aware(start, "start")
+        local = start.astimezone(self.tz)
         us = amount // _ONE_US
         if us == 0:
             return local
@@ -487,7 +525,9 @@ class BusinessCalendar:
         forwarding cutoff). Fractions of a working day are that share of its
         office time, added after the whole days.
         """
-        local = _aware(received_at, "received_at").astimezone(self.tz)
+        if type(received_at) is not datetime or type(received_at.tzinfo) not in _OFFSET_TYPES:
+            _aware(received_at, "received_at")
+        local = received_at.astimezone(self.tz)
         d = allowance if type(allowance) is Duration else Duration.parse(allowance)
         unit, value = d.unit, d.value
         if unit == "working_days":
@@ -496,15 +536,24 @@ class BusinessCalendar:
             if whole == 0:
                 # nothing to count: the receipt itself, or the next opening after it
                 return self._at_cum(self._cum(local) + extra, close=extra > 0)
-            o = self._add_days(local.toordinal(), whole)
-            if extra == 0:
-                return self._at(o, self._close_us)
-            return self._at_cum(self._cum(self._at(o, self._close_us)) + extra)
+            # From here on the due instant depends on the receipt's day only.
+            key = (unit, local.toordinal(), value)
+            due = self._dues.get(key)
+            if due is None:
+                o = self._add_days(key[1], whole)
+                due = self._close(o) if extra == 0 else self._at_cum(self._cum_close(o) + extra)
+                self._remember(key, due)
+            return due
         if unit == "working_hours":
             us = round(value * 3600 * _US_PER_S)
             return self._at_cum(self._cum(local) + us, close=us > 0)
         if unit in ("calendar_days", "months"):
             n = math.ceil(value)
+            if n > 0:  # the due instant depends on the receipt's day only
+                key = (unit, local.toordinal(), n)
+                due = self._dues.get(key)
+                if due is not None:
+                    return due
             if unit == "calendar_days":
                 o = local.toordinal() + n
             else:
@@ -512,7 +561,10 @@ class BusinessCalendar:
             t = self._days.cover(o)
             if not t.flags[o - t.base] or (n == 0 and self._tod(local) > self._close_us):
                 o = self._add_days(o, 1)
-            return self._at(o, self._close_us)
+            due = self._close(o)
+            if n > 0:
+                self._remember(key, due)
+            return due
         if unit == "same_day":
             o = local.toordinal()
             t = self._days.cover(o)
@@ -523,8 +575,14 @@ class BusinessCalendar:
                 or (after_cutoff_next_day and tod > self._cutoff_us)
             ):
                 o = self._add_days(o, 1)
-            return self._at(o, self._close_us)
+            return self._close(o)
         return (local + d.as_timedelta()).astimezone(self.tz)
+
+    def _remember(self, key: tuple[str, int, float], due: datetime) -> None:
+        """Keep a due instant that depends on the receipt's day only (bounded)."""
+        if len(self._dues) >= 100_000:
+            self._dues.clear()
+        self._dues[key] = due
 
     def forwarding_deadline(self, received_at: datetime, channel: str) -> datetime:
         """When a received dossier must be forwarded (Art 18, the 15:00 rule).
@@ -539,7 +597,7 @@ class BusinessCalendar:
         o = local.toordinal()
         t = self._days.cover(o)
         if t.flags[o - t.base] and self._tod(local) <= self._cutoff_us:
-            return self._at(o, self._close_us)
+            return self._close(o)
         return self._at(self._add_days(o, 1), self._open_us)
 
 
@@ -557,6 +615,15 @@ def _key(instant: datetime, granularity: str, tz: tzinfo) -> date | datetime:
 def _order(a: datetime, b: datetime, granularity: str, tz: tzinfo | str) -> int:
     """-1, 0 or 1 as ``a`` is before, equal to or after ``b`` at the granularity."""
     z = _tz(tz)
+    if (
+        granularity == "date"
+        and type(a) is datetime
+        and type(b) is datetime
+        and type(a.tzinfo) in _OFFSET_TYPES
+        and type(b.tzinfo) in _OFFSET_TYPES
+    ):  # aware for sure: local dates compare as their ordinals
+        ka, kb = a.astimezone(z).toordinal(), b.astimezone(z).toordinal()
+        return (ka > kb) - (ka < kb)
     ka = _key(_aware(a, "end"), granularity, z)
     kb = _key(_aware(b, "due"), granularity, z)
     return (ka > kb) - (ka < kb)

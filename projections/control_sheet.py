@@ -27,10 +27,13 @@ from projections.state import (
     Facts,
     duration,
     intervals,
+    iso,
     rule_set,
     view,
     working_total,
 )
+
+_ZERO = timedelta(0)
 
 RESULT_LABELS = {"EARLY": "early", "ON_TIME": "on time", "LATE": "late"}
 
@@ -115,54 +118,85 @@ def paused_between(
 
 def rows(facts: Facts, rules: RuleBook, *, dossier_due: str | None = None) -> list[dict[str, Any]]:
     """The control sheet's rows, in hand-over order (``dossier_due``: the deadline of
-    record, if the caller already has it)."""
+    record, if the caller already has it).
+
+    The rebuild derives this for every dossier, so :func:`_end_after`,
+    :func:`_step_end` and :func:`step_deadline` are written out in the loop, and a
+    step deadline the clock hands out again (the close of a day) is formatted once.
+    """
     handovers = facts.get("handovers") or []
     if not handovers:
         return []
+    fromiso = datetime.fromisoformat
     rs = rule_set(rules, facts)
-    due_of_record = None if dossier_due is None else datetime.fromisoformat(dossier_due)
+    granularity = rs.granularity
+    due_of_record = None if dossier_due is None else fromiso(dossier_due)
     ends = custody_ends(facts)
     waits = bool(facts["pauses"] or facts["supplements"])
-    starts = [datetime.fromisoformat(h["at"]) for h in handovers]
+    starts = [fromiso(h["at"]) for h in handovers]
+    last = len(starts) - 1
+    home = facts["agency"]
     calendars: dict[str, BusinessCalendar] = {}
     out: list[dict[str, Any]] = []
+    earlier: dict[str, Any] | None = None
     for i, h in enumerate(handovers):
-        agency = h["to_agency"] or facts["agency"]
+        agency = h["to_agency"] or home
         cal = calendars.get(agency)
         if cal is None:
             cal = calendars[agency] = BusinessCalendar.for_rules(rs, agency)
         start = starts[i]
-        end = _step_end(
-            h["completed_at"],
-            starts[i + 1] if i + 1 < len(starts) else None,
-            _end_after(ends, start),
-        )
+        # The step's end: the earliest of its completion, the next hand-over and the
+        # first dossier end at or after its start (the first of equal instants).
+        completed_at = h["completed_at"]
+        end = None if completed_at is None else fromiso(completed_at)
+        if i < last:
+            following = starts[i + 1]
+            if end is None or following < end:
+                end = following
+        for e in ends:
+            if e >= start:
+                if end is None or e < end:
+                    end = e
+                break
         notes = []
         if h["acknowledged"] is False:
             notes.append("custody gap: receipt not acknowledged")
-        if i > 0 and h["to_official"] is not None:
-            earlier = handovers[i - 1]
-            if earlier["from_official"] == h["to_official"]:
-                notes.append("returned to the previous holder")
+        if (
+            earlier is not None
+            and h["to_official"] is not None
+            and earlier["from_official"] == h["to_official"]
+        ):
+            notes.append("returned to the previous holder")
         if h["kind"] == "TransferredToAgency":
             notes.append("inter-agency transfer")
-        pauses = paused_between(cal, facts, start, end) if waits and end is not None else []
-        paused = working_total(cal, pauses)
-        if h["budget"] is not None:
-            deadline = step_deadline(cal, start, h["budget"])
-            if paused > timedelta(0):
+        if waits and end is not None:
+            pauses = paused_between(cal, facts, start, end)
+            paused = working_total(cal, pauses)
+        else:
+            pauses, paused = [], _ZERO
+        budget = h["budget"]
+        if budget is not None:
+            d = duration(budget)
+            unit = d.unit
+            if unit == "working_hours":
+                deadline = cal.add_working_time(start, timedelta(hours=d.value))
+            elif unit in ("hours", "minutes"):
+                deadline = start + d.as_timedelta()
+            else:
+                deadline = cal.due(start, d)
+            if paused > _ZERO:
                 deadline = cal.add_working_time(deadline, paused)
         else:
             if due_of_record is None:
-                due_of_record = datetime.fromisoformat(view(facts, rules)["original_due_at"])
+                due_of_record = fromiso(view(facts, rules)["original_due_at"])
             deadline = due_of_record
             notes.append("no step budget: judged against the dossier deadline")
-        result = None
-        spent = None
         if end is not None:
-            outcome = classify_finished(end, deadline, granularity=rs.granularity, tz=cal.tz)
-            result = RESULT_LABELS[outcome]
+            result = RESULT_LABELS[classify_finished(end, deadline, granularity, cal.tz)]
             spent = int(cal.working_time(start, end, pauses).total_seconds()) if end > start else 0
+            ended_at = end.isoformat()
+        else:
+            result = spent = ended_at = None
         if h["note"]:
             notes.append(h["note"])
         out.append(
@@ -176,15 +210,16 @@ def rows(facts: Facts, rules: RuleBook, *, dossier_due: str | None = None) -> li
                 "to_official": h["to_official"],
                 "to_agency": h["to_agency"],
                 "step": h["step"],
-                "budget": h["budget"],
+                "budget": budget,
                 "acknowledged": h["acknowledged"],
-                "step_deadline": deadline.isoformat(),
-                "step_ended_at": None if end is None else end.isoformat(),
+                "step_deadline": iso(deadline),
+                "step_ended_at": ended_at,
                 "step_working_s": spent,
                 "result": result,
                 "note": "; ".join(notes),
             }
         )
+        earlier = h
     return out
 
 

@@ -235,16 +235,25 @@ def end_of(facts: Facts) -> datetime | None:
     return None
 
 
-def _seconds(td: timedelta) -> int:
-    return int(td.total_seconds())
+_TEXTS: dict[int, tuple[datetime, str]] = {}
 
 
-def _iso(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat()
+def iso(instant: datetime) -> str:
+    """``instant.isoformat()``, remembered per object (bounded).
 
-
-def _extend(cal: BusinessCalendar, due: datetime, by: timedelta) -> datetime:
-    return cal.add_working_time(due, by) if by > _ZERO else due
+    The clock hands out one object per due instant that depends on a day only
+    (the close of office hours, a share of a day after it), so most deadlines are
+    formatted once per process. The cache holds the object itself: an id is only
+    reused after its object is gone, and then the ``is`` check fails.
+    """
+    hit = _TEXTS.get(id(instant))
+    if hit is not None and hit[0] is instant:
+        return hit[1]
+    text = instant.isoformat()
+    if len(_TEXTS) >= 4096:
+        _TEXTS.clear()
+    _TEXTS[id(instant)] = (instant, text)
+    return text
 
 
 _ZERO = timedelta(0)
@@ -276,43 +285,70 @@ def working_total(cal: BusinessCalendar, spans: list[tuple[datetime, datetime]])
 
 
 def view(facts: Facts, rules: RuleBook, now: datetime | None = None) -> dict[str, Any]:
-    """What the dossier looks like at ``now`` (default: its last event's business time)."""
+    """What the dossier looks like at ``now`` (default: its last event's business time).
+
+    The rebuild derives this for every dossier: empty pause, supplement and apology
+    lists skip their work, :func:`end_of` is written out, and a due instant pushed
+    back by pauses is moved only when there is something to add.
+    """
     if not facts:
         raise ValueError("no events: the dossier was never received")
     fromiso = datetime.fromisoformat
     rs = rule_set(rules, facts)
     cal = BusinessCalendar.for_rules(rs, facts["agency"])
-    now = now or fromiso(facts["last_occurred_at"])
+    last_at = facts["last_occurred_at"]
+    given = now is not None
+    if not given:
+        now = fromiso(last_at)
     received = fromiso(facts["received_at"])
     allowance = duration(facts["allowance"])
-    end = end_of(facts)
+    ended = facts.get("result_at")
+    if ended is None:
+        ended = facts.get("returned_at")
+        if ended is None:
+            ended = facts.get("withdrawn_at")
+    end = None if ended is None else fromiso(ended)
     until = min(end, now) if end is not None else now
 
     computed_due = cal.due(received, allowance)
-    appointment = parse(facts.get("appointment_at"))
-    base_due = appointment or computed_due
+    appointment_at = facts.get("appointment_at")
+    base_due = computed_due if appointment_at is None else fromiso(appointment_at)
 
     supplements = facts["supplements"]
-    clock_pauses = intervals(facts["pauses"], until)
+    pause_list = facts["pauses"]
+    clock_pauses = intervals(pause_list, until) if pause_list else []
     waits = intervals(supplements, until) if supplements else []
-    paused_clock = working_total(cal, clock_pauses)
-    waited = working_total(cal, waits)
+    paused_clock = working_total(cal, clock_pauses) if clock_pauses else _ZERO
+    waited = working_total(cal, waits) if waits else _ZERO
 
-    answered = [fromiso(e[1]) for e in supplements if e[1] is not None]
-    restart_from = max(answered) if answered else None
-    restart_base = cal.due(restart_from, allowance) if restart_from else base_due
-    due_restart = _extend(cal, restart_base, paused_clock)
-    due_pause = _extend(cal, base_due, paused_clock + waited)
+    restart_from = None
+    open_request = None
+    if supplements:
+        answered = [fromiso(e[1]) for e in supplements if e[1] is not None]
+        restart_from = max(answered) if answered else None
+        open_request = next((e[0] for e in supplements if e[1] is None), None)
+    restart_base = base_due if restart_from is None else cal.due(restart_from, allowance)
+    due_restart = (
+        cal.add_working_time(restart_base, paused_clock) if paused_clock > _ZERO else restart_base
+    )
+    paused = paused_clock + waited
+    due_pause = cal.add_working_time(base_due, paused) if paused > _ZERO else base_due
     mode = rs.supplement_mode
     original_due = due_pause if mode == "pause" else due_restart
-    new_dates = [a[1] for a in facts["apologies"] if a[1] is not None]
-    current_due = fromiso(new_dates[-1]) if new_dates else original_due
+    current_due = original_due
+    apologies = facts["apologies"]
+    if apologies:
+        new_dates = [a[1] for a in apologies if a[1] is not None]
+        if new_dates:
+            current_due = fromiso(new_dates[-1])
 
     if mode == "pause":
         clock_start, pauses = received, clock_pauses + waits
     else:
-        clock_start = restart_from or received
-        pauses = clock_pauses + [(a, b) for a, b in waits if a >= clock_start]
+        clock_start = received if restart_from is None else restart_from
+        pauses = (
+            clock_pauses + [(a, b) for a, b in waits if a >= clock_start] if waits else clock_pauses
+        )
     used = cal.working_time(clock_start, until, pauses) if until > clock_start else _ZERO
     left = (
         cal.working_time(until, original_due)
@@ -320,29 +356,27 @@ def view(facts: Facts, rules: RuleBook, now: datetime | None = None) -> dict[str
         else -cal.working_time(original_due, until)
     )
 
-    # The due instants are often one and the same object: format each object once.
-    texts: dict[int, str] = {}
-    for instant in (computed_due, due_restart, due_pause, current_due):
-        if id(instant) not in texts:
-            texts[id(instant)] = instant.isoformat()
-
-    open_request = next((e[0] for e in facts["supplements"] if e[1] is None), None)
-    requests = len(facts["supplements"])
+    requests = len(supplements)
     granularity, tz = rs.granularity, cal.tz
     if mode == "pause" and requests > rs.max_supplement_requests:
         on_time = "LATE"  # 766: more than one request counts as late
     elif end is not None and end <= now:
-        on_time = classify_finished(end, original_due, granularity=granularity, tz=tz)
+        on_time = classify_finished(end, original_due, granularity, tz)
     elif open_request is not None and mode == "pause":
         # 766: a dossier still waiting for a supplement ends at the request.
-        on_time = classify_finished(
-            datetime.fromisoformat(open_request), original_due, granularity=granularity, tz=tz
-        )
+        on_time = classify_finished(fromiso(open_request), original_due, granularity, tz)
     elif open_request is not None:
         on_time = "WITHIN_DEADLINE"  # restart: no clock runs while waiting
     else:
-        on_time = classify_open(now, original_due, granularity=granularity, tz=tz)
+        on_time = classify_open(now, original_due, granularity, tz)
 
+    as_of = now.isoformat()
+    if end is None:
+        ended_at = None
+    elif not given and ended == last_at:
+        ended_at = as_of  # parsed from equal text: the same instant and offset
+    else:
+        ended_at = end.isoformat()
     status = facts["status"]
     return {
         "dossier_id": facts["dossier_id"],
@@ -361,26 +395,26 @@ def view(facts: Facts, rules: RuleBook, now: datetime | None = None) -> dict[str
         "step": facts["step"],
         "allowance": allowance.to_json(),
         "appointment_at": facts.get("appointment_at"),
-        "computed_due_at": texts[id(computed_due)],
-        "original_due_at": texts[id(original_due)],
-        "current_due_at": texts[id(current_due)],
-        "due_restart_at": texts[id(due_restart)],
-        "due_pause_at": texts[id(due_pause)],
-        "working_used_s": _seconds(used),
-        "working_left_s": _seconds(left),
-        "paused_s": _seconds(paused_clock + waited),
-        "clock_paused": any(p[1] is None for p in facts["pauses"]),
-        "pauses": len(facts["pauses"]),
+        "computed_due_at": iso(computed_due),
+        "original_due_at": iso(original_due),
+        "current_due_at": iso(current_due),
+        "due_restart_at": iso(due_restart),
+        "due_pause_at": iso(due_pause),
+        "working_used_s": int(used.total_seconds()),
+        "working_left_s": int(left.total_seconds()),
+        "paused_s": int(paused.total_seconds()),
+        "clock_paused": any(p[1] is None for p in pause_list) if pause_list else False,
+        "pauses": len(pause_list),
         "supplement_requests": requests,
         "awaiting_supplement": open_request is not None,
-        "apology_issued": bool(facts["apologies"]),
-        "apologies": len(facts["apologies"]),
+        "apology_issued": bool(apologies),
+        "apologies": len(apologies),
         "result": facts.get("result"),
-        "ended_at": _iso(end),
+        "ended_at": ended_at,
         "on_time": on_time,
         "handovers": len(facts["handovers"]),
         "events": facts["events"],
         "last_position": facts["last_position"],
-        "last_occurred_at": facts["last_occurred_at"],
-        "as_of": now.isoformat(),
+        "last_occurred_at": last_at,
+        "as_of": as_of,
     }

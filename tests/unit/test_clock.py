@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -384,3 +384,68 @@ def test_pauses_subtract_their_merged_office_time(
         (CAL.working_time(p, q) for p, q in merged), timedelta(0)
     )
     assert CAL.working_time(start, end, pauses) == expected >= timedelta(0)
+
+
+# --- fast paths: the same answers whatever the instant carries -------------------------
+
+PLUS7 = timezone(timedelta(hours=7))
+BERLIN = ZoneInfo("Europe/Berlin")
+zones_in = st.sampled_from([VN, UTC, PLUS7, timezone(timedelta(hours=-3, minutes=-30)), BERLIN])
+
+
+@given(instants, instants, zones_in, zones_in, allowances)
+def test_results_do_not_depend_on_the_input_offset(
+    a: datetime, b: datetime, za: tzinfo, zb: tzinfo, allowance: Duration
+) -> None:
+    """Parsed events carry a fixed +07:00, not the calendar's ZoneInfo: same instants,
+    same answers, and due instants always in the calendar's zone."""
+    start, end = min(a, b), max(a, b)
+    sa, eb = start.astimezone(za), end.astimezone(zb)
+    assert CAL.working_time(sa, eb) == CAL.working_time(start, end)
+    due = CAL.due(sa, allowance)
+    assert due.isoformat() == CAL.due(start, allowance).isoformat()
+    assert due.tzinfo is CAL.tz
+    assert CAL.add_working_time(sa, timedelta(hours=3)) == CAL.add_working_time(
+        start, timedelta(hours=3)
+    )
+    for g in ("date", "minutes"):
+        assert classify_finished(sa, due, g) == classify_finished(start, due, g)
+        assert classify_open(eb, due, g) == classify_open(end, due, g)
+
+
+def test_due_depending_on_the_day_only_is_shared_but_not_across_times_that_matter() -> None:
+    morning, evening = at(2025, 9, 8, 8), at(2025, 9, 8, 18)  # Monday, before and after hours
+    five = Duration(5, WD)
+    assert CAL.due(morning, five) is CAL.due(evening.astimezone(UTC), five)
+    assert CAL.due(morning, five) == at(2025, 9, 15, 17)
+    assert CAL.due(evening, Duration(2.5, WD)) == at(2025, 9, 11, 11, 15)
+    # zero calendar days: a receipt after the close moves to the next day, one before it not
+    zero = Duration(0, "calendar_days")
+    assert CAL.due(morning, zero) == at(2025, 9, 8, 17)
+    assert CAL.due(evening, zero) == at(2025, 9, 9, 17)
+    one = Duration(1, "calendar_days")
+    assert CAL.due(evening, one) == CAL.due(morning, one) == at(2025, 9, 9, 17)
+
+
+def test_a_zone_with_daylight_saving_counts_wall_clock_office_hours() -> None:
+    cal = BusinessCalendar(BERLIN)
+    friday = datetime(2025, 3, 28, 12, tzinfo=UTC)  # 13:00 in Berlin (CET)
+    monday = datetime(2025, 3, 31, 8, tzinfo=UTC)  # 10:00 in Berlin (CEST)
+    assert cal.working_time(friday, monday) == timedelta(hours=3, minutes=30 + 150)
+    due = cal.due(friday, Duration(1, WD))
+    assert due.isoformat() == "2025-03-31T17:00:00+02:00"
+    assert cal.due(friday.astimezone(PLUS7), Duration(1, WD)) is due
+
+
+def test_bad_instants_are_refused_on_every_fast_path() -> None:
+    naive = datetime(2025, 9, 1, 9)
+    with pytest.raises(ValueError, match="received_at: naive"):
+        CAL.due(naive, Duration(1, WD))
+    with pytest.raises(ValueError, match="start: naive"):
+        CAL.add_working_time(naive, timedelta(hours=1))
+    with pytest.raises(ValueError, match="end: naive"):
+        CAL.working_time(at(2025, 9, 1, 9), naive)
+    with pytest.raises(ValueError, match="end: expected a datetime"):
+        classify_finished(date(2025, 9, 1), at(2025, 9, 1, 9))  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="due: naive"):
+        classify_open(at(2025, 9, 1, 9), naive)
