@@ -78,6 +78,7 @@ def main() -> None:
         simulate(days, args.seed, text, None)
         ledger = open_ledger(Settings.from_env(Path(tmp) / "data"))
         report = ingest_lines(ledger, io.StringIO(text.getvalue()), source="simulated")
+        del text  # the simulated input (~60 MB): forked rebuild workers need not inherit it
         if report.rejected:
             sys.exit(f"simulated events were rejected: {report.rejected}")
         raw, events = max(raw_read_rate(ledger) for _ in range(3))

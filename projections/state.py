@@ -132,21 +132,20 @@ def evolve_into(s: Facts, position: int, env: dict[str, Any]) -> Facts:
                 "note": data.get("note"),
                 "completed_at": None,
             }
-            s.update(
-                handovers=[*s["handovers"], entry],
-                holder=entry["to_official"],
-                holder_agency=entry["to_agency"],
-                holder_since=at,
-                step=entry["step"],
-                step_budget=entry["budget"],
-                status=s["status"]
-                if s["status"] in (AWAITING_SUPPLEMENT, RESOLVED)
-                else IN_PROGRESS,
-            )
+            s["handovers"] = [*s["handovers"], entry]
+            s["holder"] = entry["to_official"]
+            s["holder_agency"] = entry["to_agency"]
+            s["holder_since"] = at
+            s["step"] = entry["step"]
+            s["step_budget"] = entry["budget"]
+            if s["status"] not in (AWAITING_SUPPLEMENT, RESOLVED):
+                s["status"] = IN_PROGRESS
         case "StepCompleted":
             handovers = s["handovers"]
             if handovers and handovers[-1]["completed_at"] is None:
-                s["handovers"] = [*handovers[:-1], {**handovers[-1], "completed_at": at}]
+                handovers = handovers.copy()  # a new list and entry: the old ones may be shared
+                handovers[-1] = {**handovers[-1], "completed_at": at}
+                s["handovers"] = handovers
             if s["status"] == RECEIVED:
                 s["status"] = IN_PROGRESS
         case "SupplementRequested":

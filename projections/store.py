@@ -24,7 +24,8 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -125,10 +126,15 @@ WorkloadFn = Callable[[list[Held], datetime], list[tuple[Any, ...]]]
 
 
 def utc_key(instant: str) -> str:
-    """A fixed-width UTC form of an ISO instant that sorts as text (for SQL MAX)."""
-    from datetime import UTC
+    """A fixed-width UTC form of an ISO instant that sorts as text (for SQL MAX).
 
-    return datetime.fromisoformat(instant).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    ``isoformat`` writes the same text as ``strftime("%Y-%m-%dT%H:%M:%S.%fZ")`` in
+    a third less time, for four-digit years (``%Y`` does not pad smaller ones).
+    """
+    d = datetime.fromisoformat(instant).astimezone(UTC)
+    if d.year >= 1000:
+        return d.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+    return d.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 class ReadModelStore(ABC):
@@ -272,6 +278,10 @@ class ReadModelStore(ABC):
             "ORDER BY dossier_id"
         )
         held = [Held(*r[:6], bool(r[6]), r[7]) for r in c.fetchall()]
+        self._insert_workload(c, workload, held, latest)
+
+    def _insert_workload(self, c: Any, workload: WorkloadFn, held: list[Held], latest: str) -> None:
+        """Insert the workload of ``held`` as of ``latest`` (``rm_workload`` is empty)."""
         rows = workload(held, datetime.fromisoformat(latest))
         if rows:
             c.executemany(
@@ -318,8 +328,35 @@ class ReadModelStore(ABC):
         return h.hexdigest()
 
 
+_HELD_ROW = itemgetter(
+    *(
+        DOSSIER_COLUMNS.index(c)
+        for c in (
+            "dossier_id",
+            "holder",
+            "holder_agency",
+            "status",
+            "original_due_at",
+            "rule_set",
+            "agency",
+            "awaiting_supplement",
+            "supplement_mode",
+        )
+    )
+)
+_LAST_UTC = DOSSIER_COLUMNS.index("last_occurred_utc")
+_CLOSED = ("RETURNED", "WITHDRAWN")
+"""Statuses whose dossiers nobody holds any more (as in the workload query)."""
+
+
 class BulkLoad:
-    """Rows added to freshly created read-model tables inside :meth:`ReadModelStore.replace_all`."""
+    """Rows added to freshly created read-model tables inside :meth:`ReadModelStore.replace_all`.
+
+    The workload's inputs (the open dossiers' holders and the latest business time)
+    are taken from the dossier rows as they are added: the same values the
+    queries of :meth:`ReadModelStore._write_workload` would read back, without
+    scanning the freshly written table again at the end of the load.
+    """
 
     def __init__(self, store: ReadModelStore, cursor: Any) -> None:
         self._store, self._c = store, cursor
@@ -331,13 +368,29 @@ class BulkLoad:
             f"INSERT INTO rm_control_sheet ({', '.join(SHEET_COLUMNS)}) "
             f"VALUES ({', '.join('?' * len(SHEET_COLUMNS))})"
         )
+        self._held: list[tuple[str, Held]] = []
+        self._latest: str | None = None
 
     def add(self, dossiers: Sequence[tuple[Any, ...]], sheets: Sequence[tuple[Any, ...]]) -> None:
         """Insert rows of dossiers not loaded before (the tables start empty)."""
         if dossiers:
             self._c.executemany(self._dossiers, dossiers)
+            self._note_held(dossiers)
         if sheets:
             self._c.executemany(self._sheets, sheets)
+
+    def _note_held(self, dossiers: Sequence[tuple[Any, ...]]) -> None:
+        latest = max((r[_LAST_UTC] for r in dossiers if r[_LAST_UTC] is not None), default=None)
+        if latest is not None and (self._latest is None or latest > self._latest):
+            self._latest = latest
+        held = self._held
+        for did, holder, agency_held, status, due, rs, agency, awaiting, mode in map(
+            _HELD_ROW, dossiers
+        ):
+            if holder is not None and status not in _CLOSED:
+                held.append(
+                    (did, Held(holder, agency_held, status, due, rs, agency, bool(awaiting), mode))
+                )
 
     def finish(self, tracking: dict[str, int], workload: WorkloadFn) -> None:
         """Set the tracking positions and compute the workload from the loaded rows."""
@@ -345,7 +398,10 @@ class BulkLoad:
             self._store._sql("INSERT INTO rm_tracking (name, position) VALUES (?, ?)"),
             sorted(tracking.items()),
         )
-        self._store._write_workload(self._c, workload)
+        if self._latest is not None:
+            self._held.sort(key=itemgetter(0))  # dossier order, as the query reads them
+            held = [h for _, h in self._held]
+            self._store._insert_workload(self._c, workload, held, self._latest)
 
 
 class SQLiteReadModels(ReadModelStore):
@@ -389,13 +445,22 @@ class SQLiteReadModels(ReadModelStore):
         rebuild does not wait for the disk (measured: the commit's checkpoint of
         ~40 MB went from ~0.09 s to ~0.05 s). A power cut during or just after it
         can at worst damage this file, and the remedy is the same rebuild.
+
+        ``secure_delete=FAST`` for it too: this SQLite build zeroes every freed page
+        by default, so dropping the old tables wrote ~40 MB of zeros to the WAL
+        that the new rows overwrite at once (measured: the drop went from ~0.09 s
+        to ~0.013 s). The read models hold no personal data (the applicant stays
+        sealed in the ledger), and the freed pages are refilled by the new rows.
         """
         with self._lock_thread:
+            (secure,) = self._conn.execute("PRAGMA secure_delete").fetchone()
             self._conn.execute("PRAGMA synchronous=OFF")
+            self._conn.execute("PRAGMA secure_delete=FAST")
             try:
                 with super().replace_all() as load:
                     yield load
             finally:
+                self._conn.execute(f"PRAGMA secure_delete={int(secure)}")
                 self._conn.execute("PRAGMA synchronous=NORMAL")
 
 

@@ -100,6 +100,30 @@ def test_ranges_cover_every_dossier_once(ledger: DossierLedger) -> None:
         conn.close()
 
 
+def test_weighted_ranges_taper_and_cover_every_dossier_once(ledger: DossierLedger) -> None:
+    source = LogSource.of(ledger)
+    assert source is not None
+    conn = source.connect()
+    try:
+        upto = source.upto(conn)
+        ids = source.first_ids(conn, upto)
+        weights = [w for w in runner.RANGE_WEIGHTS for _ in range(2)]
+        bounds = ranges(ids, 0, weights)
+        assert len(bounds) == len(weights)
+        sizes = [
+            sum(1 for i in ids if (lo is None or i >= lo) and (hi is None or i < hi))
+            for lo, hi in bounds
+        ]
+        assert sum(sizes) == len(ids)
+        assert sizes[0] > 3 * sizes[-1] > 0  # the last ranges are the small ones
+        seen = [p for lo, hi in bounds for p, _ in source.rows(conn, lo, hi, upto)]
+        assert sorted(seen) == list(range(1, upto + 1))
+    finally:
+        conn.close()
+    assert ranges(ids[:3], 0, [1.0] * 8) == ranges(ids[:3], 3)  # never an empty range
+    assert ranges([], 0, [1.0, 0.5]) == [(None, None)]
+
+
 def test_no_log_source_for_postgres_or_memory() -> None:
     class Pool:
         db_name = ":memory:"
