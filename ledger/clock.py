@@ -294,8 +294,12 @@ class BusinessCalendar:
         """The calendar of ``agency`` under ``rule_set`` (cached per rule set id and agency)."""
         key = (rule_set.id, agency)
         hit = _CALENDARS.get(key)
-        if hit is not None and (hit[0] is rule_set or hit[0] == rule_set):
-            return hit[1]
+        if hit is not None:
+            if hit[0] is rule_set:
+                return hit[1]
+            if hit[0] == rule_set:  # an equal copy (another RuleBook): compare it once only
+                _CALENDARS[key] = (rule_set, hit[1])
+                return hit[1]
         cal = cls(
             rule_set.timezone,
             rule_set.hours_for(agency),
@@ -426,6 +430,11 @@ class BusinessCalendar:
                     break
                 x += (b if tod > b else tod) - a
         return x
+
+    office_us = _cum
+    """``office_us(local)``: office time (µs) from the calendar's origin to an instant already
+    in :attr:`tz`; two of them subtract to :meth:`working_time` without pauses, so a caller
+    that counts one instant in several spans converts and counts it once."""
 
     def _cum_close(self, o: int) -> int:
         """``_cum`` of the close of working day ``o`` (all of that day's office time)."""

@@ -19,12 +19,14 @@ Pure: rows are derived from a fact sheet of :mod:`projections.state`.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from operator import itemgetter
 from typing import Any
 
-from ledger.clock import BusinessCalendar, classify_finished
+from ledger.clock import FINISHED, BusinessCalendar, classify_finished
 from ledger.rules import RuleBook
 from projections.state import (
     Facts,
+    as_written,
     duration,
     intervals,
     iso,
@@ -116,13 +118,27 @@ def paused_between(
     return out
 
 
-def rows(facts: Facts, rules: RuleBook, *, dossier_due: str | None = None) -> list[dict[str, Any]]:
-    """The control sheet's rows, in hand-over order (``dossier_due``: the deadline of
-    record, if the caller already has it).
+_DAY_UNITS = frozenset(("working_days", "calendar_days", "months"))
+_STEP_DUES: dict[tuple[Any, ...], tuple[datetime, str, int]] = {}
+"""Step deadlines (with their text and local day) by (calendar, local start day, budget):
+with a budget of whole days the clock's due instant depends on the start's day only
+(see ``BusinessCalendar.due``), and a province reuses a few dozen budgets over a few
+hundred days. The key holds the calendar itself, never a reused id."""
+
+
+def entries(
+    facts: Facts, rules: RuleBook, dossier_due: str | None
+) -> list[tuple[dict[str, Any], str, str | None, int | None, str | None, str]]:
+    """Per hand-over: (hand-over, step deadline, step end, working seconds, result, note):
+    the values of :func:`rows` without the row dict (the rebuild makes table rows of them).
 
     The rebuild derives this for every dossier, so :func:`_end_after`,
-    :func:`_step_end` and :func:`step_deadline` are written out in the loop, and a
-    step deadline the clock hands out again (the close of a day) is formatted once.
+    :func:`_step_end` and :func:`step_deadline` are written out in the loop; each
+    instant is moved to the agency's time zone and counted in office time once
+    (a step's end is usually the next step's start); the working time of a step
+    without pauses is the difference of two counts; a step deadline the clock
+    hands out again (the close of a day) is formatted once, and a step end whose
+    event text is already ``isoformat``'s is not formatted at all.
     """
     handovers = facts.get("handovers") or []
     if not handovers:
@@ -130,33 +146,50 @@ def rows(facts: Facts, rules: RuleBook, *, dossier_due: str | None = None) -> li
     fromiso = datetime.fromisoformat
     rs = rule_set(rules, facts)
     granularity = rs.granularity
-    due_of_record = None if dossier_due is None else fromiso(dossier_due)
-    ends = custody_ends(facts)
+    by_date = granularity == "date"
+    due_of_record = due_text = None
+    ends = [
+        (fromiso(text), text)
+        for text in (facts.get("result_at"), facts.get("returned_at"), facts.get("withdrawn_at"))
+        if text is not None
+    ]
+    if len(ends) > 1:
+        ends.sort(key=itemgetter(0))  # stable: as custody_ends' sorted()
     waits = bool(facts["pauses"] or facts["supplements"])
     starts = [fromiso(h["at"]) for h in handovers]
+    for s in starts:
+        if s.tzinfo is None:
+            raise ValueError(f"handed_at: naive datetime {s.isoformat()} (an offset is required)")
     last = len(starts) - 1
     home = facts["agency"]
     calendars: dict[str, BusinessCalendar] = {}
-    out: list[dict[str, Any]] = []
+    out = []
     earlier: dict[str, Any] | None = None
+    # The last step end counted: (instant, calendar, local instant, office µs).
+    seen: tuple[Any, Any, Any, int] = (None, None, None, 0)
     for i, h in enumerate(handovers):
         agency = h["to_agency"] or home
         cal = calendars.get(agency)
         if cal is None:
             cal = calendars[agency] = BusinessCalendar.for_rules(rs, agency)
+        tz = cal.tz
         start = starts[i]
+        if seen[0] is start and seen[1] is cal:
+            local_start, start_us = seen[2], seen[3]
+        else:
+            local_start, start_us = start.astimezone(tz), None
         # The step's end: the earliest of its completion, the next hand-over and the
         # first dossier end at or after its start (the first of equal instants).
-        completed_at = h["completed_at"]
-        end = None if completed_at is None else fromiso(completed_at)
+        end_text = h["completed_at"]
+        end = None if end_text is None else fromiso(end_text)
         if i < last:
             following = starts[i + 1]
             if end is None or following < end:
-                end = following
-        for e in ends:
+                end, end_text = following, handovers[i + 1]["at"]
+        for e, e_text in ends:
             if e >= start:
                 if end is None or e < end:
-                    end = e
+                    end, end_text = e, e_text
                 break
         notes = []
         if h["acknowledged"] is False:
@@ -175,52 +208,96 @@ def rows(facts: Facts, rules: RuleBook, *, dossier_due: str | None = None) -> li
         else:
             pauses, paused = [], _ZERO
         budget = h["budget"]
+        deadline_day = None  # the deadline's local ordinal, when known
         if budget is not None:
-            d = duration(budget)
-            unit = d.unit
-            if unit == "working_hours":
-                deadline = cal.add_working_time(start, timedelta(hours=d.value))
-            elif unit in ("hours", "minutes"):
-                deadline = start + d.as_timedelta()
+            key = (cal, local_start.toordinal(), budget.get("value"), budget["unit"])
+            hit = _STEP_DUES.get(key)
+            if hit is not None:
+                deadline, text, deadline_day = hit
             else:
-                deadline = cal.due(start, d)
+                d = duration(budget)
+                unit = d.unit
+                if unit == "working_hours":
+                    deadline = cal.add_working_time(local_start, timedelta(hours=d.value))
+                elif unit in ("hours", "minutes"):
+                    deadline = start + d.as_timedelta()
+                else:
+                    deadline = cal.due(local_start, d)
+                text = None
+                if unit in _DAY_UNITS and d.value >= 1:  # depends on the start's day only
+                    text, deadline_day = iso(deadline), deadline.astimezone(tz).toordinal()
+                    if len(_STEP_DUES) >= 100_000:
+                        _STEP_DUES.clear()
+                    _STEP_DUES[key] = (deadline, text, deadline_day)
             if paused > _ZERO:
                 deadline = cal.add_working_time(deadline, paused)
+                text = deadline_day = None
         else:
             if due_of_record is None:
-                due_of_record = fromiso(view(facts, rules)["original_due_at"])
-            deadline = due_of_record
+                if dossier_due is None:
+                    dossier_due = view(facts, rules)["original_due_at"]
+                due_of_record = fromiso(dossier_due)
+                due_text = dossier_due if as_written(dossier_due) else iso(due_of_record)
+            deadline, text = due_of_record, due_text
             notes.append("no step budget: judged against the dossier deadline")
         if end is not None:
-            result = RESULT_LABELS[classify_finished(end, deadline, granularity, cal.tz)]
-            spent = int(cal.working_time(start, end, pauses).total_seconds()) if end > start else 0
-            ended_at = end.isoformat()
+            if end.tzinfo is None:
+                raise ValueError(f"end: naive datetime {end.isoformat()} (an offset is required)")
+            local_end = end.astimezone(tz)
+            end_us = cal.office_us(local_end)
+            seen = (end, cal, local_end, end_us)
+            if by_date and deadline.tzinfo is not None:
+                if deadline_day is None:
+                    deadline_day = deadline.astimezone(tz).toordinal()
+                day = local_end.toordinal()
+                result = RESULT_LABELS[FINISHED[(day > deadline_day) - (day < deadline_day) + 1]]
+            else:
+                result = RESULT_LABELS[classify_finished(end, deadline, granularity, tz)]
+            if end <= start:
+                spent = 0
+            elif pauses:
+                spent = int(cal.working_time(local_start, local_end, pauses).total_seconds())
+            else:
+                if start_us is None:
+                    start_us = cal.office_us(local_start)
+                # working_time(start, end).total_seconds(): µs over 10**6, truncated
+                spent = int((end_us - start_us) / 1_000_000)
+            ended_at = end_text if as_written(end_text) else end.isoformat()
         else:
             result = spent = ended_at = None
         if h["note"]:
             notes.append(h["note"])
-        out.append(
-            {
-                "seq": h["seq"],
-                "position": h["position"],
-                "event_id": h["event_id"],
-                "handed_at": h["at"],
-                "from_official": h["from_official"],
-                "from_agency": h["from_agency"],
-                "to_official": h["to_official"],
-                "to_agency": h["to_agency"],
-                "step": h["step"],
-                "budget": budget,
-                "acknowledged": h["acknowledged"],
-                "step_deadline": iso(deadline),
-                "step_ended_at": ended_at,
-                "step_working_s": spent,
-                "result": result,
-                "note": "; ".join(notes),
-            }
-        )
+        if text is None:
+            text = iso(deadline)
+        out.append((h, text, ended_at, spent, result, "; ".join(notes)))
         earlier = h
     return out
+
+
+def rows(facts: Facts, rules: RuleBook, *, dossier_due: str | None = None) -> list[dict[str, Any]]:
+    """The control sheet's rows, in hand-over order (``dossier_due``: the deadline of
+    record, if the caller already has it)."""
+    return [
+        {
+            "seq": h["seq"],
+            "position": h["position"],
+            "event_id": h["event_id"],
+            "handed_at": h["at"],
+            "from_official": h["from_official"],
+            "from_agency": h["from_agency"],
+            "to_official": h["to_official"],
+            "to_agency": h["to_agency"],
+            "step": h["step"],
+            "budget": h["budget"],
+            "acknowledged": h["acknowledged"],
+            "step_deadline": deadline,
+            "step_ended_at": ended_at,
+            "step_working_s": spent,
+            "result": result,
+            "note": note,
+        }
+        for h, deadline, ended_at, spent, result, note in entries(facts, rules, dossier_due)
+    ]
 
 
 def header(facts: Facts, rules: RuleBook) -> dict[str, Any]:

@@ -39,7 +39,7 @@ from ledger.log_reader import LogSource, ranges
 from ledger.rules import RuleBook
 from projections import control_sheet, workload
 from projections import state as dossier_state
-from projections.store import DOSSIER_COLUMNS, SHEET_COLUMNS, ReadModelStore, utc_key
+from projections.store import DOSSIER_COLUMNS, ReadModelStore, utc_key
 from projections.workload import Held
 
 STORE_TRACKING = "store"
@@ -54,7 +54,6 @@ class LogReader(Protocol):
 
 
 _VIEW_ROW = itemgetter(*DOSSIER_COLUMNS)
-_SHEET_ROW = itemgetter(*SHEET_COLUMNS)
 
 
 def dossier_row(facts: dossier_state.Facts, v: dict[str, Any]) -> tuple[Any, ...]:
@@ -66,21 +65,59 @@ def dossier_row(facts: dossier_state.Facts, v: dict[str, Any]) -> tuple[Any, ...
     return _VIEW_ROW(v)
 
 
+_BUDGET_TEXTS: dict[tuple[type, Any, Any], str] = {}
+
+
+def _budget_text(budget: dict[str, Any]) -> str:
+    """A budget as the sheet stores it (sorted-key JSON), built once per distinct
+    ``{"value", "unit"}`` (the value's type is part of the key: 3 and 3.0 differ)."""
+    if len(budget) == 2 and "value" in budget and "unit" in budget:
+        value = budget["value"]
+        key = (type(value), value, budget["unit"])
+        try:
+            text = _BUDGET_TEXTS.get(key)
+        except TypeError:  # an unhashable value: not remembered
+            return orjson.dumps(budget, option=orjson.OPT_SORT_KEYS).decode()
+        if text is None:
+            text = orjson.dumps(budget, option=orjson.OPT_SORT_KEYS).decode()
+            if len(_BUDGET_TEXTS) < 10_000:
+                _BUDGET_TEXTS[key] = text
+        return text
+    return orjson.dumps(budget, option=orjson.OPT_SORT_KEYS).decode()
+
+
 def sheet_rows(
     facts: dossier_state.Facts, rules: RuleBook, dossier_due: str
 ) -> list[tuple[Any, ...]]:
-    """The ``rm_control_sheet`` rows of a fact sheet (each row dict is filled in, then read)."""
+    """The ``rm_control_sheet`` rows of a fact sheet, built in ``SHEET_COLUMNS`` order
+    straight from :func:`control_sheet.entries` (no row dict to fill in and read)."""
     did = facts["dossier_id"]
     out = []
-    for r in control_sheet.rows(facts, rules, dossier_due=dossier_due):
-        budget = r["budget"]
-        ack = r["acknowledged"]
-        r["dossier_id"] = did
-        if budget is not None:
-            r["budget"] = orjson.dumps(budget, option=orjson.OPT_SORT_KEYS).decode()
-        if ack is not None:
-            r["acknowledged"] = int(ack)
-        out.append(_SHEET_ROW(r))
+    for h, deadline, ended_at, spent, result, note in control_sheet.entries(
+        facts, rules, dossier_due
+    ):
+        budget = h["budget"]
+        ack = h["acknowledged"]
+        out.append(
+            (
+                did,
+                h["seq"],
+                h["position"],
+                h["at"],
+                h["from_official"],
+                h["from_agency"],
+                h["to_official"],
+                h["to_agency"],
+                h["step"],
+                None if budget is None else _budget_text(budget),
+                None if ack is None else int(ack),
+                deadline,
+                ended_at,
+                spent,
+                result,
+                note,
+            )
+        )
     return out
 
 

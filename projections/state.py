@@ -234,6 +234,24 @@ def end_of(facts: Facts) -> datetime | None:
     return None
 
 
+def as_written(text: str) -> bool:
+    """Whether ``datetime.fromisoformat(text).isoformat() == text``, for a ``text`` that
+    parses: the ``YYYY-MM-DDTHH:MM:SS±HH:MM`` form (no fraction, no ``Z``, not the
+    ``-00:00`` that prints as ``+00:00``). The facts keep the events' own texts, so an
+    instant read from them is then shown as it was written, without formatting it."""
+    return (
+        len(text) == 25
+        and text[10] == "T"
+        and text[22] == ":"
+        and text[19] in "+-"
+        and text[4] == "-"
+        and text[7] == "-"
+        and text[13] == ":"
+        and text[16] == ":"
+        and text[19:] != "-00:00"
+    )
+
+
 _TEXTS: dict[int, tuple[datetime, str]] = {}
 
 
@@ -249,7 +267,7 @@ def iso(instant: datetime) -> str:
     if hit is not None and hit[0] is instant:
         return hit[1]
     text = instant.isoformat()
-    if len(_TEXTS) >= 4096:
+    if len(_TEXTS) >= 100_000:  # as the clock's caches of due instants
         _TEXTS.clear()
     _TEXTS[id(instant)] = (instant, text)
     return text
@@ -274,6 +292,14 @@ def duration(spec: Any) -> Duration:
         if len(_DURATIONS) < 10_000:
             _DURATIONS[key] = d
     return d
+
+
+def _text(instant: datetime, known: datetime, known_text: str | None) -> str:
+    """``instant.isoformat()``, taken from ``known_text`` when ``instant`` is the instant
+    parsed from it (a deadline of record read from the slip's appointment)."""
+    if instant is known and known_text is not None:
+        return known_text
+    return iso(instant)
 
 
 def working_total(cal: BusinessCalendar, spans: list[tuple[datetime, datetime]]) -> timedelta:
@@ -311,7 +337,11 @@ def view(facts: Facts, rules: RuleBook, now: datetime | None = None) -> dict[str
 
     computed_due = cal.due(received, allowance)
     appointment_at = facts.get("appointment_at")
-    base_due = computed_due if appointment_at is None else fromiso(appointment_at)
+    if appointment_at is None:
+        base_due, base_text = computed_due, None
+    else:
+        base_due = fromiso(appointment_at)
+        base_text = appointment_at if as_written(appointment_at) else None
 
     supplements = facts["supplements"]
     pause_list = facts["pauses"]
@@ -348,15 +378,26 @@ def view(facts: Facts, rules: RuleBook, now: datetime | None = None) -> dict[str
         pauses = (
             clock_pauses + [(a, b) for a, b in waits if a >= clock_start] if waits else clock_pauses
         )
-    used = cal.working_time(clock_start, until, pauses) if until > clock_start else _ZERO
-    left = (
-        cal.working_time(until, original_due)
-        if until <= original_due
-        else -cal.working_time(original_due, until)
-    )
+    tz = cal.tz
+    if until.tzinfo is None or original_due.tzinfo is None or clock_start.tzinfo is None:
+        for name, instant in (("now", until), ("due", original_due), ("clock start", clock_start)):
+            if instant.tzinfo is None:
+                raise ValueError(
+                    f"{name}: naive datetime {instant.isoformat()} (an offset is required)"
+                )
+    # Office time as differences of office counts, ``until`` counted once (the same µs
+    # as working_time; total_seconds() is µs over 10**6: int() of that, truncated).
+    until_us = cal.office_us(until.astimezone(tz))
+    if until <= clock_start:
+        used_s = 0
+    elif pauses:
+        used_s = int(cal.working_time(clock_start, until, pauses).total_seconds())
+    else:
+        used_s = int((until_us - cal.office_us(clock_start.astimezone(tz))) / 1_000_000)
+    left_s = int((cal.office_us(original_due.astimezone(tz)) - until_us) / 1_000_000)
 
     requests = len(supplements)
-    granularity, tz = rs.granularity, cal.tz
+    granularity = rs.granularity
     if mode == "pause" and requests > rs.max_supplement_requests:
         on_time = "LATE"  # 766: more than one request counts as late
     elif end is not None and end <= now:
@@ -369,13 +410,13 @@ def view(facts: Facts, rules: RuleBook, now: datetime | None = None) -> dict[str
     else:
         on_time = classify_open(now, original_due, granularity, tz)
 
-    as_of = now.isoformat()
+    as_of = last_at if not given and as_written(last_at) else now.isoformat()
     if end is None:
         ended_at = None
     elif not given and ended == last_at:
         ended_at = as_of  # parsed from equal text: the same instant and offset
     else:
-        ended_at = end.isoformat()
+        ended_at = ended if as_written(ended) else end.isoformat()
     status = facts["status"]
     return {
         "dossier_id": facts["dossier_id"],
@@ -395,12 +436,12 @@ def view(facts: Facts, rules: RuleBook, now: datetime | None = None) -> dict[str
         "allowance": allowance.to_json(),
         "appointment_at": facts.get("appointment_at"),
         "computed_due_at": iso(computed_due),
-        "original_due_at": iso(original_due),
-        "current_due_at": iso(current_due),
-        "due_restart_at": iso(due_restart),
-        "due_pause_at": iso(due_pause),
-        "working_used_s": int(used.total_seconds()),
-        "working_left_s": int(left.total_seconds()),
+        "original_due_at": _text(original_due, base_due, base_text),
+        "current_due_at": _text(current_due, base_due, base_text),
+        "due_restart_at": _text(due_restart, base_due, base_text),
+        "due_pause_at": _text(due_pause, base_due, base_text),
+        "working_used_s": used_s,
+        "working_left_s": left_s,
         "paused_s": int(paused.total_seconds()),
         "clock_paused": any(p[1] is None for p in pause_list) if pause_list else False,
         "pauses": len(pause_list),
