@@ -32,7 +32,6 @@ Usage: python bench/replay.py [--quick] [--json] [--days N] [--seed S] [--worker
 from __future__ import annotations
 
 import argparse
-import gc
 import io
 import json
 import sys
@@ -42,6 +41,7 @@ from pathlib import Path
 
 from ledger.bootstrap import open_ledger
 from ledger.config import Settings
+from ledger.gc_pause import paused_gc
 from ledger.ingest import ingest_lines
 from ledger.simulator import simulate
 from projections.runner import Projector, rebuild
@@ -50,13 +50,10 @@ from projections.store import SQLiteReadModels
 
 def raw_read_rate(ledger: object) -> tuple[float, int]:
     """Events/s of reading and decoding the notification log (cyclic GC off, as in rebuild)."""
-    gc.disable()
-    try:
+    with paused_gc():
         start = time.perf_counter()
         n = sum(1 for _ in ledger.iter_all())  # type: ignore[attr-defined]
         return n / (time.perf_counter() - start), n
-    finally:
-        gc.enable()
 
 
 def main() -> None:

@@ -46,7 +46,11 @@ class DossierNotFound(LookupError):
 
 class Dossier(BaseAggregate[str]):
     """One dossier, keyed by its dossier code; its events are ledger envelopes
-    and its state is the pure ``Lifecycle`` fold."""
+    and its state is the pure ``Lifecycle`` fold.
+
+    The ledger writes these events itself (``DossierLedger._stored_event``, in the
+    library's exact stored form); the class is how the library reads them back.
+    """
 
     class Event(CanMutateAggregate[str], metaclass=MetaDomainEvent):
         originator_id: str
@@ -65,14 +69,6 @@ class Dossier(BaseAggregate[str]):
 
     def __init__(self, envelope: dict[str, Any]) -> None:
         self.state: Lifecycle = evolve(EMPTY, envelope)
-
-    @classmethod
-    def open(cls, dossier_id: str, envelope: dict[str, Any], timestamp: datetime) -> Dossier:
-        """Start a dossier's aggregate from its DossierReceived event."""
-        return cls._create(cls.Opened, id=dossier_id, envelope=envelope, timestamp=timestamp)
-
-    def record(self, envelope: dict[str, Any], timestamp: datetime) -> None:
-        self.trigger_event(Dossier.Recorded, envelope=envelope, timestamp=timestamp)
 
 
 class OrjsonTranscoder(Transcoder):

@@ -39,7 +39,7 @@ def canonical(obj: Any) -> bytes:
 
 def event_hash(envelope: dict[str, Any]) -> str:
     """Hash of an envelope (its ``prev_hash`` included, its ``hash`` excluded)."""
-    body = {k: v for k, v in envelope.items() if k != "hash"}
+    body = {k: v for k, v in envelope.items() if k != "hash"} if "hash" in envelope else envelope
     return hashlib.sha256(canonical(body)).hexdigest()
 
 
@@ -47,7 +47,7 @@ def seal(envelope: dict[str, Any], prev_hash: str) -> dict[str, Any]:
     """Return the envelope linked to its predecessor and carrying its own hash."""
     linked = {**envelope, "prev_hash": prev_hash}
     linked.pop("hash", None)
-    linked["hash"] = hashlib.sha256(canonical(linked)).hexdigest()
+    linked["hash"] = event_hash(linked)
     return linked
 
 

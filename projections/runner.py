@@ -18,7 +18,6 @@ batch, which the next run reads again; nothing is applied twice.
 
 from __future__ import annotations
 
-import gc
 import marshal
 import multiprocessing as mp
 import os
@@ -35,6 +34,7 @@ from zoneinfo import ZoneInfo
 import orjson
 
 from ledger.events import Recorded
+from ledger.gc_pause import paused_gc
 from ledger.log_reader import LogSource, ranges
 from ledger.rules import RuleBook
 from projections import control_sheet, workload
@@ -292,16 +292,11 @@ def rebuild(
     start = time.perf_counter()
     # Millions of small acyclic dicts and lists: the cyclic collector would rescan
     # them over and over (measured: it tripled the fold's cost). Nothing here is cyclic.
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
+    with paused_gc():
         source = LogSource.of(ledger)
         if source is not None and (workers == 1 or _can_fork()):
             return _rebuild_ranges(ledger, projector, source, workers, start)
         return _rebuild_in_order(ledger, projector, page, workers, start)
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def _can_fork() -> bool:
