@@ -1,0 +1,89 @@
+"""What the stream processors emit: the one row shape of each output, everywhere.
+
+A signal, an alert and a metric row are plain dicts with exactly these keys. The
+same dict is a record value on its Kafka topic (``dossier.signals``,
+``dossier.alerts``, ``dossier.metrics``), a row of the DuckDB table of the same
+name (``signals``, ``alerts``, ``metrics_daily``) and a line of ``dossier alerts
+tail``. Instants are ISO 8601 strings with an offset; ``event_ids``,
+``recipients`` and ``params`` are JSON values.
+
+Ids are deterministic (a UUID5 of what makes the output unique), so a replay, a
+restart or a second worker produces the same id and every loader can be
+idempotent by id.
+
+Pure: standard library only.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+NAMESPACE = uuid.UUID("6f1c4f4e-3f0b-4d44-9a55-0e5d2f1f6a10")
+"""UUID5 namespace of every output id."""
+
+SIGNAL_COLUMNS: dict[str, str] = {
+    "signal_id": "VARCHAR PRIMARY KEY",
+    "kind": "VARCHAR NOT NULL",
+    "severity": "VARCHAR NOT NULL",  # info | warning | severe | critical
+    "dossier_id": "VARCHAR",  # null for official- and agency-level alerts' signals
+    "official_id": "VARCHAR",
+    "agency": "VARCHAR",
+    "procedure_code": "VARCHAR",
+    "event_ids": "JSON",  # list of evidence event ids
+    "detected_at": "TIMESTAMPTZ NOT NULL",  # business time the evidence became complete
+    "params": "JSON",  # the rule id and its parameters, and the measured values
+    "position": "BIGINT",  # ledger position of the event that completed the evidence
+}
+
+ALERT_COLUMNS: dict[str, str] = {
+    "alert_id": "VARCHAR PRIMARY KEY",
+    "kind": "VARCHAR NOT NULL",  # deadline | refusal_burst | harassment | low_on_time_rate
+    "level": "VARCHAR NOT NULL",  # deadline: half | three_quarters | due; others: warning | severe
+    "dossier_id": "VARCHAR",
+    "official_id": "VARCHAR",
+    "agency": "VARCHAR",
+    "procedure_code": "VARCHAR",
+    "due_at": "TIMESTAMPTZ",  # the deadline the alert is about (deadline alerts)
+    "fired_at": "TIMESTAMPTZ NOT NULL",  # business time the threshold was crossed
+    "recipients": "JSON",  # list of "official:ID" | "head:AGENCY" | "inspector:AGENCY"
+    "replayed": "BOOLEAN NOT NULL",  # fired long after the fact: not delivered unless asked
+    "params": "JSON",
+}
+
+METRIC_COLUMNS: dict[str, str] = {
+    "day": "DATE NOT NULL",  # local date of the window (the last day for rolling_30d)
+    "window": "VARCHAR NOT NULL",  # day | rolling_30d
+    "scope": "VARCHAR NOT NULL",  # agency | procedure | official
+    "key": "VARCHAR NOT NULL",  # the agency code, procedure code or official id
+    "agency": "VARCHAR",  # the agency the key belongs to (procedure: null)
+    "received": "BIGINT NOT NULL",
+    "resolved_early": "BIGINT NOT NULL",
+    "resolved_on_time": "BIGINT NOT NULL",
+    "resolved_late": "BIGINT NOT NULL",
+    "open_within": "BIGINT NOT NULL",  # open at the end of the day, within deadline
+    "open_overdue": "BIGINT NOT NULL",  # open at the end of the day, past the deadline
+    "on_time_rate": "DOUBLE",  # (early + on time) / resolved; null with nothing resolved
+    "late_events": "BIGINT NOT NULL",  # events that arrived after the window was final
+    "final": "BOOLEAN NOT NULL",  # false: provisional (the watermark has not passed end + grace)
+}
+METRIC_KEY = ("day", "window", "scope", "key")
+
+TABLES: dict[str, tuple[dict[str, str], tuple[str, ...]]] = {
+    "signals": (SIGNAL_COLUMNS, ("signal_id",)),
+    "alerts": (ALERT_COLUMNS, ("alert_id",)),
+    "metrics_daily": (METRIC_COLUMNS, METRIC_KEY),
+}
+"""DuckDB table -> (columns with types, primary key)."""
+
+
+def output_id(*parts: Any) -> str:
+    """A deterministic id from what makes an output unique."""
+    return str(uuid.uuid5(NAMESPACE, "\x1f".join(str(p) for p in parts)))
+
+
+def ddl(table: str) -> str:
+    """``CREATE TABLE IF NOT EXISTS`` of one output table (DuckDB types)."""
+    columns, key = TABLES[table]
+    cols = ", ".join(f'"{c}" {t.replace(" PRIMARY KEY", "")}' for c, t in columns.items())
+    return f"CREATE TABLE IF NOT EXISTS {table} ({cols}, PRIMARY KEY ({', '.join(key)}))"
