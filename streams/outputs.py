@@ -86,4 +86,5 @@ def ddl(table: str) -> str:
     """``CREATE TABLE IF NOT EXISTS`` of one output table (DuckDB types)."""
     columns, key = TABLES[table]
     cols = ", ".join(f'"{c}" {t.replace(" PRIMARY KEY", "")}' for c, t in columns.items())
-    return f"CREATE TABLE IF NOT EXISTS {table} ({cols}, PRIMARY KEY ({', '.join(f'"{k}"' for k in key)}))"
+    pkey = ", ".join(f'"{k}"' for k in key)
+    return f"CREATE TABLE IF NOT EXISTS {table} ({cols}, PRIMARY KEY ({pkey}))"
