@@ -111,6 +111,7 @@ def ingest(file: str, dry_run: bool, rejects: Path | None, fmt: str, settings: S
 
     Example: dossier ingest e.jsonl
     """
+    from ledger import progress
     from ledger.ingest import ingest_lines, write_rejects
 
     ledger = open_ledger(settings)
@@ -118,14 +119,16 @@ def ingest(file: str, dry_run: bool, rejects: Path | None, fmt: str, settings: S
     # Binary: a line of invalid UTF-8 is one rejected line, not a crash mid-file.
     stdin = click.get_binary_stream("stdin")
     stream = stdin if file == "-" else open(file, "rb")  # noqa: SIM115
+    size = None if file == "-" else progress.file_size(file)
     try:
-        report = ingest_lines(
-            ledger,
-            stream,
-            source=source,
-            dry_run=dry_run,
-            on_error=lambda e: click.echo(str(e), err=True),
-        )
+        with progress.task("ingest", size, unit="bytes") as bar:
+            report = ingest_lines(
+                ledger,
+                progress.counting(stream, bar),
+                source=source,
+                dry_run=dry_run,
+                on_error=lambda e: click.echo(str(e), err=True),
+            )
     finally:
         if stream is not stdin:
             stream.close()

@@ -307,13 +307,16 @@ def rebuild_command(settings: Settings) -> None:
 
     Example: dossier rebuild
     """
+    from ledger import progress
     from projections.runner import Projector, rebuild
     from projections.store import open_store
 
     ledger = open_ledger(settings)
     store = open_store(settings)
     try:
-        report = rebuild(ledger, Projector(store, ledger.rules))
+        with progress.task("rebuild read models", unit="events") as bar:
+            report = rebuild(ledger, Projector(store, ledger.rules))
+            bar.update(report.events, total=report.events)
         echo_json({**report.as_dict(), "checksum": store.checksum()})
     finally:
         store.close()

@@ -1,0 +1,184 @@
+"""Progress of long commands: a rich bar on a terminal, plain lines otherwise.
+
+One helper for every long step (ingest, rebuild, process, sink, demo): ::
+
+    with progress.task("ingest", total=size, unit="bytes") as bar:
+        for chunk in work:
+            ...
+            bar.advance(len(chunk))
+
+A :class:`Task` is also a callable (``bar(n)`` advances by ``n``), so library
+functions can take a plain ``progress: Callable[[int], None] | None`` and stay
+free of any output. Output goes to stderr only, so stdout stays a clean result
+(JSON, tables) that scripts can parse.
+
+When stderr is not a terminal, a plain line is written at most every
+``interval`` seconds, and a final line only if an earlier one was written: short
+runs in tests and pipes stay silent. ``DOSSIER_PROGRESS`` forces a mode:
+``bar``, ``plain`` or ``off``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Iterable, Iterator
+from types import TracebackType
+from typing import IO, Any
+
+PLAIN_INTERVAL = 5.0
+"""Seconds between plain progress lines."""
+
+
+def mode(stream: IO[str] | None = None) -> str:
+    """``bar``, ``plain`` or ``off``: forced by ``DOSSIER_PROGRESS``, else by the terminal."""
+    forced = os.environ.get("DOSSIER_PROGRESS", "").strip().lower()
+    if forced in ("bar", "plain", "off"):
+        return forced
+    stream = stream if stream is not None else sys.stderr
+    try:
+        return "bar" if stream.isatty() else "plain"
+    except (AttributeError, ValueError):  # closed or unusual streams
+        return "plain"
+
+
+def _amount(n: float, unit: str) -> str:
+    if unit == "bytes":
+        for size, suffix in ((1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")):
+            if n >= size:
+                return f"{n / size:.1f} {suffix}"
+        return f"{int(n)} B"
+    return f"{int(n):,} {unit}".rstrip()
+
+
+class Task:
+    """One step's progress; a no-op in ``off`` mode."""
+
+    def __init__(
+        self,
+        label: str,
+        total: float | None = None,
+        *,
+        unit: str = "",
+        stream: IO[str] | None = None,
+        interval: float = PLAIN_INTERVAL,
+        how: str | None = None,
+    ) -> None:
+        self.label, self.total, self.unit = label, total, unit
+        self.completed = 0.0
+        self._stream = stream if stream is not None else sys.stderr
+        self._how = how or mode(self._stream)
+        self._interval = interval
+        self._started = time.monotonic()
+        self._last_line = self._started
+        self._lines = 0
+        self._rich: Any = None
+        self._rich_id: Any = None
+        if self._how == "bar":
+            from rich.console import Console
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                SpinnerColumn,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+
+            self._rich = Progress(
+                SpinnerColumn(),
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn() if unit != "bytes" else TextColumn(""),
+                TextColumn("{task.percentage:>3.0f}%" if total else ""),
+                TimeElapsedColumn(),
+                TimeRemainingColumn(),
+                console=Console(file=self._stream),
+                transient=False,
+            )
+            self._rich.start()
+            self._rich_id = self._rich.add_task(label, total=total)
+
+    def __call__(self, n: float = 1) -> None:
+        self.advance(n)
+
+    def advance(self, n: float = 1) -> None:
+        self.update(self.completed + n)
+
+    def update(self, completed: float, *, total: float | None = None) -> None:
+        """Set the amount done (and the total, when it becomes known)."""
+        self.completed = completed
+        if total is not None:
+            self.total = total
+        if self._how == "bar":
+            self._rich.update(self._rich_id, completed=completed, total=self.total)
+        elif self._how == "plain":
+            now = time.monotonic()
+            if now - self._last_line >= self._interval:
+                self._last_line = now
+                self._line()
+
+    def _line(self, final: bool = False) -> None:
+        done = _amount(self.completed, self.unit)
+        if self.total:
+            pct = 100.0 * self.completed / self.total
+            text = f"{self.label}: {done} of {_amount(self.total, self.unit)} ({pct:.0f}%)"
+        else:
+            text = f"{self.label}: {done}"
+        elapsed = time.monotonic() - self._started
+        text += f" in {elapsed:.1f} s" + (" - done" if final else "")
+        print(text, file=self._stream, flush=True)
+        self._lines += 1
+
+    def close(self) -> None:
+        if self._how == "bar" and self._rich is not None:
+            self._rich.stop()
+            self._rich = None
+            self._how = "off"
+        elif self._how == "plain" and self._lines:
+            self._line(final=True)
+            self._how = "off"
+
+    def __enter__(self) -> Task:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def task(label: str, total: float | None = None, *, unit: str = "", **kwargs: Any) -> Task:
+    """A progress task (use as a context manager)."""
+    return Task(label, total, unit=unit, **kwargs)
+
+
+def counting(lines: Iterable[bytes], bar: Task, every: int = 500) -> Iterator[bytes]:
+    """Yield ``lines`` unchanged, advancing ``bar`` by their size in bytes (every
+    ``every`` lines: a per-line update would cost more than the bar is worth)."""
+    pending = count = 0
+    for line in lines:
+        pending += len(line)
+        count += 1
+        if count >= every:
+            bar.advance(pending)
+            pending = count = 0
+        yield line
+    if pending:
+        bar.advance(pending)
+
+
+def file_size(path: str | os.PathLike[str]) -> int | None:
+    """Size of a regular file, else None (pipes, stdin: no total)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    import stat
+
+    return st.st_size if stat.S_ISREG(st.st_mode) else None

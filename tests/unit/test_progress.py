@@ -1,0 +1,51 @@
+"""The progress helper: silent on short runs off a terminal, plain lines on long ones."""
+
+from __future__ import annotations
+
+import io
+
+from ledger import progress
+
+
+class FakeTTY(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_mode_follows_the_terminal_and_the_override(monkeypatch):
+    monkeypatch.delenv("DOSSIER_PROGRESS", raising=False)
+    assert progress.mode(io.StringIO()) == "plain"
+    assert progress.mode(FakeTTY()) == "bar"
+    monkeypatch.setenv("DOSSIER_PROGRESS", "off")
+    assert progress.mode(FakeTTY()) == "off"
+
+
+def test_plain_mode_is_silent_for_a_short_run():
+    out = io.StringIO()
+    with progress.task("ingest", 100, unit="events", stream=out, how="plain") as bar:
+        bar.advance(100)
+    assert out.getvalue() == ""
+
+
+def test_plain_mode_writes_lines_and_a_final_line_on_a_long_run():
+    out = io.StringIO()
+    with progress.task("ingest", 2048, unit="bytes", stream=out, how="plain", interval=0) as bar:
+        bar(1024)
+        bar(1024)
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith("ingest: 1.0 KiB of 2.0 KiB (50%)")
+    assert lines[-1].startswith("ingest: 2.0 KiB of 2.0 KiB (100%)") and lines[-1].endswith("done")
+
+
+def test_bar_mode_draws_on_the_stream():
+    out = FakeTTY()
+    with progress.task("rebuild", 10, unit="events", stream=out, how="bar") as bar:
+        bar.advance(10)
+    assert "rebuild" in out.getvalue()
+
+
+def test_counting_passes_lines_through_and_counts_bytes():
+    bar = progress.task("x", how="off")
+    lines = [b"ab\n", b"cde\n"] * 600
+    assert list(progress.counting(lines, bar)) == lines
+    assert bar.completed == sum(map(len, lines))
