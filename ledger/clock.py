@@ -655,6 +655,23 @@ def classify_open(
     return OPEN[_order(now, due, granularity, tz) > 0]
 
 
+def overdue_from(due: datetime, granularity: str = "date", tz: tzinfo | str = DEFAULT_TZ) -> datetime:
+    """The first instant at which an open dossier due at ``due`` is OVERDUE (``classify_open``).
+
+    ``date``: the local midnight after the due date; ``minutes``: the minute after the
+    due's minute. A stream sets its timer here, so that "overdue" changes exactly when
+    the watermark passes this instant, and never needs a second definition.
+    """
+    z = _tz(tz)
+    local = _aware(due, "due").astimezone(z)
+    if granularity == "date":
+        nxt = local.date() + timedelta(days=1)
+        return datetime(nxt.year, nxt.month, nxt.day, tzinfo=z)
+    if granularity == "minutes":
+        return local.replace(second=0, microsecond=0) + timedelta(minutes=1)
+    raise ValueError(f"granularity: one of date, minutes (got {granularity!r})")
+
+
 def deadline_of_record(
     appointment_at: datetime | str | None, computed_due: datetime | None
 ) -> tuple[datetime | None, timedelta | None]:

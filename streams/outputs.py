@@ -88,3 +88,71 @@ def ddl(table: str) -> str:
     cols = ", ".join(f'"{c}" {t.replace(" PRIMARY KEY", "")}' for c, t in columns.items())
     pkey = ", ".join(f'"{k}"' for k in key)
     return f"CREATE TABLE IF NOT EXISTS {table} ({cols}, PRIMARY KEY ({pkey}))"
+
+
+SEVERITIES = ("info", "warning", "severe", "critical")
+
+
+def signal(
+    kind: str,
+    severity: str,
+    *,
+    anchor: str,
+    detected_at: str,
+    event_ids: list[str],
+    params: dict[str, Any],
+    dossier_id: str | None = None,
+    official_id: str | None = None,
+    agency: str | None = None,
+    procedure_code: str | None = None,
+    position: int | None = None,
+) -> dict[str, Any]:
+    """A ``signals`` row. ``anchor`` is what makes it unique within its dossier and kind
+    (usually the evidence event that completed it), so a replay gives the same id."""
+    if severity not in SEVERITIES:
+        raise ValueError(f"severity: one of {', '.join(SEVERITIES)} (got {severity!r})")
+    return {
+        "signal_id": output_id("signal", kind, dossier_id, official_id, anchor),
+        "kind": kind,
+        "severity": severity,
+        "dossier_id": dossier_id,
+        "official_id": official_id,
+        "agency": agency,
+        "procedure_code": procedure_code,
+        "event_ids": event_ids,
+        "detected_at": detected_at,
+        "params": params,
+        "position": position,
+    }
+
+
+def alert(
+    kind: str,
+    level: str,
+    *,
+    anchor: str,
+    fired_at: str,
+    recipients: list[str],
+    replayed: bool,
+    params: dict[str, Any],
+    dossier_id: str | None = None,
+    official_id: str | None = None,
+    agency: str | None = None,
+    procedure_code: str | None = None,
+    due_at: str | None = None,
+) -> dict[str, Any]:
+    """An ``alerts`` row; ``anchor`` makes it unique (e.g. the deadline it is about)."""
+    return {
+        "alert_id": output_id("alert", kind, level, dossier_id, official_id, agency, anchor),
+        "kind": kind,
+        "level": level,
+        "dossier_id": dossier_id,
+        "official_id": official_id,
+        "agency": agency,
+        "procedure_code": procedure_code,
+        "due_at": due_at,
+        "fired_at": fired_at,
+        "recipients": recipients,
+        "replayed": replayed,
+        "params": params,
+    }
