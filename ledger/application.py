@@ -32,10 +32,22 @@ from ledger.dossier import EMPTY, ImpossibleEvent, Lifecycle, check, evolve
 from ledger.events import SCHEMA_VERSION, EnvelopeError, Recorded, parse_instant, upcast, validate
 from ledger.gc_pause import paused_gc
 from ledger.privacy import KeyStore, new_key, pseudonym, seal_applicant, unseal_applicant
-from ledger.rules import RuleBook
+from ledger.rules import NoRuleSetInForce, RuleBook
 
 SQLITE_RECORDER = "ledger.sqlite_store:LedgerSQLiteRecorder"
 POSTGRES_RECORDER = "ledger.postgres_store:LedgerPostgresRecorder"
+
+
+class NoRuleSetForDossier(EnvelopeError):
+    """A receipt names no rule set and none is in force on its day: it cannot be judged."""
+
+    def __init__(self, dossier_id: str, day: Any) -> None:
+        super().__init__(
+            "data.rule_set",
+            f"no rule set in force on {day}; give data.rule_set or a rules file "
+            "(DOSSIER_RULES) that covers it",
+        )
+        self.args = (f"dossier {dossier_id}: {self.reason}",)
 
 
 class DossierNotFound(LookupError):
@@ -364,7 +376,10 @@ class DossierLedger(Application[str]):
             data = dict(env["data"])
             if data.get("rule_set") is None:
                 received = parse_instant(env["occurred_at"], "occurred_at")
-                data["rule_set"] = self.rules.in_force(received).id
+                try:
+                    data["rule_set"] = self.rules.in_force(received).id
+                except NoRuleSetInForce as e:
+                    raise NoRuleSetForDossier(env["dossier_id"], e.day.isoformat()) from None
             else:
                 try:
                     self.rules.get(data["rule_set"])

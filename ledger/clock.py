@@ -92,16 +92,19 @@ _ONE_US = timedelta(microseconds=1)
 
 
 @lru_cache(maxsize=512)
-def _national(year: int) -> tuple[frozenset[int], frozenset[int]]:
-    """Vietnam's public holidays and make-up (weekend) workdays of one year, as ordinals.
+def _national(year: int, country: str = "VN") -> tuple[frozenset[int], frozenset[int]]:
+    """A country's public holidays and make-up (weekend) workdays of one year, as ordinals
+    (Vietnam's unless a rule set names another country in ``holidays``).
 
     From the ``holidays`` package (Labour Code Art 112 days, Tết as fixed by the
     PM, compensatory days and yearly swaps such as 2025's Sat 26 Apr worked /
     Fri 2 May off).
     """
+    if country == "none":  # a rule set whose days off are all in its calendar overrides
+        return frozenset(), frozenset()
     import holidays
 
-    cal = holidays.country_holidays("VN", years=year)
+    cal = holidays.country_holidays(country, years=year)
     days_off = frozenset(d.toordinal() for d in cal if d.year == year)
     makeup = frozenset(
         d.toordinal() for d in getattr(cal, "weekend_workdays", ()) if d.year == year
@@ -144,14 +147,16 @@ class _Days:
         days_off: frozenset[int],
         workdays: frozenset[int],
         saturday_reception: bool,
+        country: str = "VN",
     ) -> None:
         self.weekdays, self.days_off, self.workdays = weekdays, days_off, workdays
         self.saturday_reception = saturday_reception
+        self.country = country
         self.table: _Table | None = None
         self._lock = threading.Lock()
 
     def _year(self, year: int) -> tuple[bytearray, bytearray]:
-        holidays_, makeup = _national(year)
+        holidays_, makeup = _national(year, self.country)
         first = date(year, 1, 1).toordinal()
         n = date(year, 12, 31).toordinal() - first + 1
         flags, reception = bytearray(n), bytearray(n)
@@ -263,6 +268,7 @@ class BusinessCalendar:
         workdays: frozenset[date] = frozenset(),
         saturday_reception: bool = False,
         forwarding_cutoff: time = time(15, 0),
+        holidays: str = "VN",
     ) -> None:
         self.tz = _tz(tz)
         spans = tuple((_us(a), _us(b)) for a, b in office_hours)
@@ -281,6 +287,7 @@ class BusinessCalendar:
             frozenset(d.toordinal() for d in days_off),
             frozenset(d.toordinal() for d in workdays),
             bool(saturday_reception),
+            holidays,
         )
         days = _DAYS.get(key)
         if days is None:
@@ -308,6 +315,7 @@ class BusinessCalendar:
             rule_set.calendar.workdays,
             rule_set.saturday_reception,
             rule_set.forwarding_cutoff,
+            getattr(rule_set, "holidays", "VN"),
         )
         _CALENDARS[key] = (rule_set, cal)
         return cal

@@ -5,7 +5,7 @@
 | ``DOSSIER_DATA_DIR`` | directory of the embedded stores | ``./dossier-data`` |
 | ``DOSSIER_STORE`` | ``postgresql://user@host:port/db`` for the deployment store | SQLite file in the data dir |
 | ``DOSSIER_KEYSTORE`` | where applicant keys live (``postgresql://...``) | ``keys.sqlite3`` in the data dir, or the store's database |
-| ``DOSSIER_RULES`` | a rules file replacing the packaged one | packaged ``ledger/rulesets/rulesets.yaml`` |
+| ``DOSSIER_RULES`` | a rules file replacing the packaged one, or adding to it (``extends: packaged``; see docs/rules.md) | packaged ``ledger/rulesets/rulesets.yaml`` |
 | ``DOSSIER_CALENDAR_OVERRIDES`` | a province's holiday / make-up-day overrides | packaged ``calendar-overrides.yaml`` |
 | ``DOSSIER_KAFKA_BOOTSTRAP`` | Kafka bootstrap servers ``host:port[,host:port]`` | none |
 """

@@ -30,6 +30,14 @@ class RulesError(ValueError):
     """A rules or calendar file is malformed; the message names the entry and field."""
 
 
+class NoRuleSetInForce(RulesError):
+    """No rule set covers a day (a dossier received before, or between, every rule set)."""
+
+    def __init__(self, day: date) -> None:
+        super().__init__(f"no rule set is in force on {day.isoformat()}")
+        self.day = day
+
+
 @dataclass(frozen=True)
 class CalendarOverrides:
     """A province's own decisions over the national calendar."""
@@ -69,6 +77,8 @@ class RuleSet:
     idle_thresholds: tuple[float, ...] = (0.5, 0.75, 1.0)
     duty_schedules: Mapping[str, frozenset[int]] = field(default_factory=dict)
     """Agency (or sector) -> weekdays (0 = Monday) its officials are on duty at the desk."""
+    holidays: str = "VN"
+    """Country code of the national public holidays (the ``holidays`` package), or ``none``."""
     uncertain: tuple[str, ...] = ()
     calendar: CalendarOverrides = CalendarOverrides()
 
@@ -94,6 +104,11 @@ class RuleBook:
         if not self.rule_sets:
             raise RulesError("no rule sets")
         ordered = sorted(self.rule_sets, key=lambda r: r.effective_from)
+        seen: set[str] = set()
+        for r in ordered:
+            if r.id in seen:
+                raise RulesError(f"rule set {r.id} is defined twice")
+            seen.add(r.id)
         for a, b in zip(ordered, ordered[1:], strict=False):
             if a.effective_to is None or a.effective_to >= b.effective_from:
                 raise RulesError(f"rule sets {a.id} and {b.id} overlap")
@@ -105,17 +120,23 @@ class RuleBook:
         return self._by_id[rule_set_id]  # type: ignore[attr-defined]
 
     def in_force(self, at: datetime | date) -> RuleSet:
-        """The rule set in force on the local date of ``at`` (the receipt instant)."""
+        """The rule set in force on the local date of ``at`` (the receipt instant),
+        each rule set's dates read in its own time zone.
+
+        Raises :class:`NoRuleSetInForce` for a day no rule set covers."""
         if isinstance(at, datetime):
             if at.tzinfo is None or at.utcoffset() is None:
                 raise ValueError(
                     f"in_force: naive datetime {at.isoformat()} (an offset is required)"
                 )
-            at = at.astimezone(ZoneInfo(self.rule_sets[-1].timezone)).date()
+            for rule_set in reversed(self.rule_sets):
+                if rule_set.covers(at.astimezone(ZoneInfo(rule_set.timezone)).date()):
+                    return rule_set
+            raise NoRuleSetInForce(at.astimezone(ZoneInfo(self.rule_sets[-1].timezone)).date())
         for rule_set in reversed(self.rule_sets):
             if rule_set.covers(at):
                 return rule_set
-        raise RulesError(f"no rule set is in force on {at.isoformat()}")
+        raise NoRuleSetInForce(at)
 
     @property
     def latest(self) -> RuleSet:
@@ -197,6 +218,7 @@ def parse_rule_set(raw: Mapping[str, Any], calendar: CalendarOverrides) -> RuleS
     }
     simple = {
         "timezone": str,
+        "holidays": str,
         "saturday_reception": bool,
         "reschedule_limit": int,
         "max_supplement_requests": int,
@@ -254,6 +276,14 @@ def parse_rule_set(raw: Mapping[str, Any], calendar: CalendarOverrides) -> RuleS
         bad = set(kw["uncertain"]) - known
         if bad:
             raise RulesError(f"{w}.uncertain: unknown parameter(s) {', '.join(sorted(bad))}")
+    if kw.get("holidays", "none") != "none":
+        import holidays
+
+        if kw["holidays"] not in holidays.list_supported_countries():
+            raise RulesError(
+                f"{w}.holidays: unknown country {kw['holidays']!r} (a code of the "
+                "'holidays' package, e.g. VN, FR, or none)"
+            )
     if "timezone" in kw:
         try:
             ZoneInfo(kw["timezone"])
@@ -312,5 +342,20 @@ def build_rules(
 
 
 def load_rules(path: str | Path | None = None, overrides: str | Path | None = None) -> RuleBook:
-    """The rule book from a rules file and a calendar-overrides file (packaged defaults if None)."""
-    return build_rules(_read_yaml(path, PACKAGED_RULES), _read_yaml(overrides, PACKAGED_OVERRIDES))
+    """The rule book from a rules file and a calendar-overrides file (packaged defaults if None).
+
+    A rules file with ``extends: packaged`` adds its rule sets to the packaged
+    ones (another period or jurisdiction); without it, it replaces them.
+    """
+    raw = _read_yaml(path, PACKAGED_RULES)
+    if path is not None and isinstance(raw, Mapping) and "extends" in raw:
+        if raw["extends"] != "packaged":
+            raise RulesError(
+                f"{path}: extends: only 'packaged' is supported, got {raw['extends']!r}"
+            )
+        own = raw.get("rule_sets")
+        if not isinstance(own, list):
+            raise RulesError(f"{path}: expected a list under 'rule_sets'")
+        base = _read_yaml(None, PACKAGED_RULES)["rule_sets"]
+        raw = {"rule_sets": [*base, *own]}
+    return build_rules(raw, _read_yaml(overrides, PACKAGED_OVERRIDES))
