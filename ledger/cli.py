@@ -295,8 +295,9 @@ def _add_extension_commands() -> None:
     from analytics import cli as analytics_cli
     from ledger import relay_cli
     from projections import cli as projections_cli
+    from streams import cli as streams_cli
 
-    for module in (relay_cli, projections_cli, analytics_cli):
+    for module in (relay_cli, projections_cli, analytics_cli, streams_cli):
         for command in module.COMMANDS:
             main.add_command(command)
 

@@ -1,0 +1,272 @@
+"""The keyed stage: facts routed by key into daily windows, applicant and official state.
+
+The dossier processor emits facts keyed by what they are about; this stage keeps
+one state per key (a JSON dict, like the dossier states), so it runs on any
+partition of a topic keyed the same way:
+
+* ``agency:<code>``, ``procedure:<code>``, ``official:<id>``: on-time metrics.
+  Deltas (``received``, ``resolved_*``, ``open_*``) go into the local day they
+  happened on. A day's window is *provisional* until the watermark passes its end
+  plus the grace period, then *final*: its ``day`` and ``rolling_30d`` rows are
+  emitted with ``final = true`` and the low-on-time-rate alert (brief §8.14) is
+  judged. A delta for a day already final still moves the running open counts,
+  and is counted in that day's ``late_events`` (its row is emitted again): late
+  data is visible, never dropped and never silently rewriting a final figure.
+* ``applicant:<pseudonym>``: :class:`streams.signals.ApplicantDetector`.
+* ``officials``: :class:`streams.signals.OfficialAlerts`, told each final day.
+
+Pure: standard library and the pure modules.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from ledger.rules import RuleBook
+from streams.config import StreamConfig
+from streams.dossier import Emit
+from streams.outputs import alert
+from streams.signals import ApplicantDetector, OfficialAlerts
+
+State = dict[str, Any]
+
+COUNTS = ("received", "resolved_early", "resolved_on_time", "resolved_late")
+OPEN = ("open_within", "open_overdue")
+OFFICIALS = "officials"
+
+
+def _zero() -> dict[str, int]:
+    return dict.fromkeys(COUNTS + OPEN, 0)
+
+
+class Aggregates:
+    """One keyed state at a time; the runner owns the states and the watermark."""
+
+    def __init__(
+        self,
+        rules: RuleBook,
+        config: StreamConfig | None = None,
+        applicants: ApplicantDetector | None = None,
+        officials: OfficialAlerts | None = None,
+    ) -> None:
+        self.rules = rules
+        self.config = config or StreamConfig()
+        self.tz = ZoneInfo(rules.rule_sets[-1].timezone)
+        self.applicants = applicants or ApplicantDetector(self.config.signals)
+        self.officials = officials or OfficialAlerts(rules, self.config.signals)
+
+    # --- time ------------------------------------------------------------------
+
+    def final_through(self, watermark: datetime | None) -> str | None:
+        """The last local day whose window is final at ``watermark``."""
+        if watermark is None:
+            return None
+        local = (watermark - self.config.grace).astimezone(self.tz)
+        return (local.date() - timedelta(days=1)).isoformat()
+
+    def day_end(self, day: str) -> datetime:
+        d = date.fromisoformat(day) + timedelta(days=1)
+        return datetime.combine(d, time(0), self.tz)
+
+    # --- facts ------------------------------------------------------------------
+
+    def apply(
+        self, st: State | None, key: str, value: dict[str, Any], final: str | None
+    ) -> tuple[State, list[Emit]]:
+        """Fold one routed fact; ``final`` is the last final day (:meth:`final_through`)."""
+        if key.startswith("applicant:"):
+            st = st if st is not None else {}
+            return st, [Emit("signal", "", s) for s in self.applicants.step(st, value)]
+        if key == OFFICIALS:
+            st = st if st is not None else {}
+            self.officials.step(st, value)
+            return st, []
+        if st is None:
+            st = {"base": dict.fromkeys(OPEN, 0), "days": {}, "final": final, "late": {}}
+            st["agency"] = value.get("agency")
+        day, fld, n = value["day"], value["field"], value["n"]
+        if st["final"] is not None and day <= st["final"]:
+            # late: the final row keeps its counts; the open counts still move
+            if fld in OPEN:
+                st["base"][fld] += n
+            st["late"][day] = st["late"].get(day, 0) + 1
+            row = self._row(key, st, day, "day", final=True)
+            return st, [] if row is None else [Emit("metric", key, row)]
+        counts = st["days"].setdefault(day, _zero())
+        counts[fld] += n
+        dirty = st.setdefault("dirty", [])
+        if day not in dirty:
+            dirty.append(day)
+        return st, []
+
+    # --- windows --------------------------------------------------------------------
+
+    def advance(self, key: str, st: State, final: str | None, reference: datetime) -> list[Emit]:
+        """Finalize the key's days up to ``final``: their rows, and their alerts."""
+        if final is None or key.startswith("applicant:"):
+            return []
+        if key == OFFICIALS:
+            out: list[Emit] = []
+            last = st.get("final_day")
+            for day in _days_between(last, final):
+                replayed = (
+                    self.day_end(day) + self.config.grace < reference - self.config.replay_horizon
+                )
+                out.extend(
+                    Emit("alert", "", a) for a in self.officials.on_day_final(st, day, replayed)
+                )
+            st["final_day"] = final
+            return out
+        if st["final"] is not None and st["final"] >= final:
+            return []
+        out = []
+        start = st["final"]
+        if start is None:  # first window of the key: from its first day
+            first = min(st["days"], default=final)
+            start = (date.fromisoformat(first) - timedelta(days=1)).isoformat()
+        for day in _days_between(start, final):
+            counts = st["days"].get(day)
+            if counts is not None:
+                for f in OPEN:
+                    st["base"][f] += counts[f]
+            st["final"] = day
+            if counts is None and not any(st["base"].values()):
+                continue  # nothing happened and nothing open: no row
+            if counts is None:
+                counts = st["days"][day] = _zero()
+            counts["end_open"] = [st["base"]["open_within"], st["base"]["open_overdue"]]
+            for window in ("day", "rolling_30d"):
+                row = self._row(key, st, day, window, final=True)
+                if row is not None:
+                    out.append(Emit("metric", key, row))
+                    if window == "rolling_30d":
+                        out.extend(self._low_rate(key, st, row, reference))
+        keep = (date.fromisoformat(final) - timedelta(days=self.config.rolling_days)).isoformat()
+        st["days"] = {d: c for d, c in st["days"].items() if d > keep}
+        st["late"] = {d: c for d, c in st["late"].items() if d > keep}
+        st["dirty"] = [d for d in st.get("dirty", []) if d > final]
+        return out
+
+    def provisional(self, key: str, st: State) -> list[Emit]:
+        """Rows of the key's days touched since the last call and not yet final."""
+        if key.startswith("applicant:") or key == OFFICIALS or not st.get("dirty"):
+            return []
+        out = []
+        for day in sorted(st["dirty"]):
+            if st["final"] is not None and day <= st["final"]:
+                continue
+            for window in ("day", "rolling_30d"):
+                row = self._row(key, st, day, window, final=False)
+                if row is not None:
+                    out.append(Emit("metric", key, row))
+        st["dirty"] = []
+        return out
+
+    def _row(
+        self, key: str, st: State, day: str, window: str, *, final: bool
+    ) -> dict[str, Any] | None:
+        scope, _, name = key.partition(":")
+        days = st["days"]
+        # open counts at the end of ``day``: the base (end of the last final day)
+        # plus the deltas of the days after it, up to ``day``
+        closed = (days.get(day) or {}).get("end_open")
+        if closed is not None:
+            open_counts = {"open_within": closed[0], "open_overdue": closed[1]}
+        else:
+            open_counts = dict(st["base"])
+            for d, c in days.items():
+                if (st["final"] is None or d > st["final"]) and d <= day:
+                    for f in OPEN:
+                        open_counts[f] += c[f]
+        if window == "day":
+            totals = days.get(day) or _zero()
+        else:
+            since = (
+                date.fromisoformat(day) - timedelta(days=self.config.rolling_days - 1)
+            ).isoformat()
+            totals = _zero()
+            for d, c in days.items():
+                if since <= d <= day:
+                    for f in COUNTS:
+                        totals[f] += c[f]
+        resolved = totals["resolved_early"] + totals["resolved_on_time"] + totals["resolved_late"]
+        return {
+            "day": day,
+            "window": window,
+            "scope": scope,
+            "key": name,
+            "agency": st.get("agency"),
+            "received": totals["received"],
+            "resolved_early": totals["resolved_early"],
+            "resolved_on_time": totals["resolved_on_time"],
+            "resolved_late": totals["resolved_late"],
+            "open_within": open_counts["open_within"],
+            "open_overdue": open_counts["open_overdue"],
+            "on_time_rate": (
+                None if resolved == 0 else (resolved - totals["resolved_late"]) / resolved
+            ),
+            "late_events": st["late"].get(day, 0),
+            "final": final,
+        }
+
+    def _low_rate(
+        self, key: str, st: State, row: dict[str, Any], reference: datetime
+    ) -> list[Emit]:
+        """Brief §8.14: a rolling on-time rate below the threshold, on enough dossiers.
+        Fired when the rate falls below, re-armed when it recovers."""
+        if row["scope"] not in ("agency", "procedure"):
+            return []
+        resolved = row["resolved_early"] + row["resolved_on_time"] + row["resolved_late"]
+        rate = row["on_time_rate"]
+        cfg = self.config
+        if rate is None or resolved < cfg.low_rate_min_resolved:
+            return []
+        if rate >= cfg.low_rate_threshold:
+            st["below"] = False
+            return []
+        if st.get("below"):
+            return []
+        st["below"] = True
+        fired = self.day_end(row["day"]) + cfg.grace
+        recipients = [f"head:{row['key']}"] if row["scope"] == "agency" else []
+        recipients.append(f"inspector:{row['agency'] or row['key']}")
+        return [
+            Emit(
+                "alert",
+                "",
+                alert(
+                    "low_on_time_rate",
+                    "warning",
+                    anchor=row["day"],
+                    fired_at=fired.isoformat(),
+                    recipients=recipients,
+                    replayed=fired < reference - cfg.replay_horizon,
+                    params={
+                        "scope": row["scope"],
+                        "key": row["key"],
+                        "window_days": cfg.rolling_days,
+                        "on_time_rate": rate,
+                        "threshold": cfg.low_rate_threshold,
+                        "resolved": resolved,
+                        "min_resolved": cfg.low_rate_min_resolved,
+                    },
+                    agency=row["agency"] if row["scope"] == "agency" else None,
+                    procedure_code=row["key"] if row["scope"] == "procedure" else None,
+                ),
+            )
+        ]
+
+
+def _days_between(after: str | None, through: str) -> list[str]:
+    """ISO days in (after, through]; just ``through`` when ``after`` is None."""
+    end = date.fromisoformat(through)
+    if after is None:
+        return [through]
+    d = date.fromisoformat(after) + timedelta(days=1)
+    out = []
+    while d <= end:
+        out.append(d.isoformat())
+        d += timedelta(days=1)
+    return out

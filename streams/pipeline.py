@@ -1,0 +1,173 @@
+"""Both stages in one process: the embedded runner's engine (and the tests').
+
+The dossier processor and the keyed stage are the same objects the Kafka workers
+run; here their states live in dicts, facts are routed by a function call instead
+of a topic, and timers sit in one heap ordered by instant. The runner feeds
+events in ledger order, then asks for the rows to write and the states that
+changed. Memory: a state per open (or recently finished) dossier, a state per
+key; never the log.
+
+Pure: standard library and the pure modules.
+"""
+
+from __future__ import annotations
+
+import heapq
+from datetime import datetime
+from typing import Any
+
+from ledger.events import Recorded
+from ledger.rules import RuleBook
+from streams.aggregates import Aggregates
+from streams.config import StreamConfig
+from streams.dossier import DossierProcessor, Emit
+from streams.outputs import METRIC_KEY
+from streams.signals import Detectors
+from streams.watermark import Watermark
+
+
+class Pipeline:
+    """Dossier states, keyed states, timers, the watermark and the rows to write."""
+
+    def __init__(
+        self,
+        rules: RuleBook,
+        config: StreamConfig | None = None,
+        *,
+        catalog: Any = None,
+        watermark: Watermark | None = None,
+        final: str | None = None,
+    ) -> None:
+        self.config = config or StreamConfig()
+        self.dossier = DossierProcessor(
+            rules, self.config, Detectors(rules, catalog, self.config.signals)
+        )
+        self.keyed = Aggregates(rules, self.config)
+        self.wm = watermark or Watermark(self.config.lateness)
+        self.final = final
+        self.dossiers: dict[str, dict[str, Any]] = {}
+        self.keys: dict[str, dict[str, Any]] = {}
+        self._heap: list[tuple[datetime, str]] = []
+        self.changed_dossiers: set[str] = set()
+        self.dropped_dossiers: set[str] = set()
+        self.changed_keys: set[str] = set()
+        self.dropped_keys: set[str] = set()
+        self.signals: dict[str, dict[str, Any]] = {}
+        self.alerts: dict[str, dict[str, Any]] = {}
+        self.metrics: dict[tuple[Any, ...], dict[str, Any]] = {}
+        self.events = 0
+
+    # --- loading saved states ----------------------------------------------------
+
+    def restore_dossier(self, dossier_id: str, st: dict[str, Any]) -> None:
+        self.dossiers[dossier_id] = st
+        self._push_timer(dossier_id, st)
+
+    def restore_key(self, key: str, st: dict[str, Any]) -> None:
+        self.keys[key] = st
+
+    # --- feeding ----------------------------------------------------------------------
+
+    def feed(self, rec: Recorded, reference: datetime) -> None:
+        """One event in ledger order; fires what the watermark passes after it."""
+        did = rec.envelope["dossier_id"]
+        st, out = self.dossier.apply(self.dossiers.get(did), rec, reference)
+        self.events += 1
+        self.dossiers[did] = st
+        self.changed_dossiers.add(did)
+        self._push_timer(did, st)
+        self._route(out)
+        self.wm.observe(datetime.fromisoformat(rec.envelope["occurred_at"]))
+        self.advance(reference)
+
+    def push(self, instant: datetime, reference: datetime) -> None:
+        """Move the watermark to at least ``instant`` (``--now``, a tick, the wall clock)."""
+        self.wm.push(instant)
+        self.advance(reference)
+
+    def advance(self, reference: datetime) -> None:
+        """Fire the timers the watermark has passed; finalize the days it has closed."""
+        w = self.wm.current
+        if w is None:
+            return
+        heap = self._heap
+        while heap and heap[0][0] <= w:
+            at, did = heapq.heappop(heap)
+            st = self.dossiers.get(did)
+            if st is None or st["t"] is None or datetime.fromisoformat(st["t"]) != at:
+                continue  # stale entry: the timer moved or the state is gone
+            self._route(self.dossier.fire(st, w, reference))
+            self.changed_dossiers.add(did)
+            if self.dossier.expired(st):
+                del self.dossiers[did]
+                self.changed_dossiers.discard(did)
+                self.dropped_dossiers.add(did)
+            else:
+                self._push_timer(did, st)
+        final = self.keyed.final_through(w)
+        if final is not None and (self.final is None or final > self.final):
+            self.final = final
+            for key, kst in self.keys.items():
+                if key.startswith("applicant:"):
+                    continue
+                rows = self.keyed.advance(key, kst, final, reference)
+                if rows:
+                    self._collect(rows)
+                self.changed_keys.add(key)
+
+    def provisional(self) -> None:
+        """Provisional rows of every key touched since the last call."""
+        for key in self.changed_keys - self.dropped_keys:
+            self._collect(self.keyed.provisional(key, self.keys[key]))
+
+    def take(self) -> dict[str, Any]:
+        """The rows and changed states since the last call (then forgotten)."""
+        self.provisional()
+        out = {
+            "signals": list(self.signals.values()),
+            "alerts": list(self.alerts.values()),
+            "metrics_daily": list(self.metrics.values()),
+            "dossiers": {d: self.dossiers[d] for d in self.changed_dossiers},
+            "dropped": set(self.dropped_dossiers),
+            "keys": {k: self.keys[k] for k in self.changed_keys - self.dropped_keys},
+            "dropped_keys": set(self.dropped_keys),
+        }
+        self.signals, self.alerts, self.metrics = {}, {}, {}
+        self.changed_dossiers, self.dropped_dossiers = set(), set()
+        self.changed_keys, self.dropped_keys = set(), set()
+        return out
+
+    # --- routing ------------------------------------------------------------------------
+
+    def _push_timer(self, did: str, st: dict[str, Any]) -> None:
+        t = st["t"]
+        if t is not None:
+            heapq.heappush(self._heap, (datetime.fromisoformat(t), did))
+
+    def _route(self, out: list[Emit]) -> None:
+        for e in out:
+            if e.kind in ("metric", "fact"):
+                st, rows = self.keyed.apply(self.keys.get(e.key), e.key, e.value, self.final)
+                self.changed_keys.add(e.key)
+                if st or not e.key.startswith("applicant:"):
+                    self.keys[e.key] = st
+                    self.dropped_keys.discard(e.key)
+                else:  # an applicant with nothing left to remember
+                    self.keys.pop(e.key, None)
+                    self.dropped_keys.add(e.key)
+                if rows:
+                    self._collect(rows)
+            else:
+                self._collect([e])
+
+    def _collect(self, rows: list[Emit]) -> None:
+        for e in rows:
+            v = e.value
+            if e.kind == "signal":
+                self.signals[v["signal_id"]] = v
+            elif e.kind == "alert":
+                self.alerts[v["alert_id"]] = v
+            elif e.kind == "metric":
+                self.metrics[tuple(v[k] for k in METRIC_KEY)] = v
+            else:
+                raise TypeError(f"not a row: {e.kind}")
