@@ -10,21 +10,22 @@ and later re-prove a Merkle root over the log up to a position.
 from __future__ import annotations
 
 import sqlite3
-from collections import defaultdict
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from eventsourcing.persistence import PersistenceError
 
 from ledger.application import DossierLedger, DossierNotFound
 from ledger.hashchain import (
     DIGEST_ALGORITHM,
+    MerkleFrontier,
     Problem,
     StoredRow,
     check_chain,
-    check_positions,
-    merkle_root,
 )
+from ledger.scan import snapshot
 from ledger.sqlite_store import LedgerSQLiteRecorder
 
 STORE_ERRORS: tuple[type[BaseException], ...] = (PersistenceError, sqlite3.DatabaseError)
@@ -44,74 +45,172 @@ def verify(ledger: DossierLedger, dossier_id: str | None = None) -> list[Problem
 
 
 def _verify(ledger: DossierLedger, dossier_id: str | None) -> list[Problem]:
-    by_dossier: dict[str, list[StoredRow]] = defaultdict(list)
-    for row in ledger.stored_rows(dossier_id):
-        by_dossier[row.dossier_id].append(row)
-    index = sorted(ledger.index_rows(dossier_id))
-    if dossier_id is not None and not by_dossier and not index:
-        raise DossierNotFound(dossier_id)
-    problems: list[Problem] = []
-    for did in sorted(by_dossier):
-        problems.extend(check_chain(did, by_dossier[did]))
-    if dossier_id is None:
-        problems.extend(_integrity_check(ledger))
+    """Stream the store once, by dossier, merge-joined with the event index.
 
-    stored = {(r.dossier_id, r.version): r for rows in by_dossier.values() for r in rows}
-    indexed = {(did, version) for _, did, version, _ in index}
-    for (did, version), row in stored.items():
-        if (did, version) not in indexed:
-            eid = row.envelope.get("event_id") if row.envelope else None
-            problems.append(
-                Problem(
-                    "inserted",
-                    did,
-                    row.position,
-                    version,
-                    eid,
-                    "stored but not in the event index written with every append",
-                )
-            )
-    for event_id, did, version, etype in index:
-        row = stored.get((did, version))
-        if row is None:
-            problems.append(
-                Problem(
-                    "deleted", did, None, version, event_id, f"{etype} is indexed but not stored"
-                )
-            )
-        elif row.envelope is not None and row.envelope.get("event_id") != event_id:
-            problems.append(
-                Problem(
-                    "altered",
-                    did,
-                    row.position,
-                    version,
-                    row.envelope.get("event_id"),
-                    f"stored where the index records event {event_id}",
-                )
-            )
-    seen: dict[str, StoredRow] = {}
-    for row in sorted(stored.values(), key=lambda r: r.position):
+    Memory: one dossier's rows and the problems found, whatever the log's size.
+    """
+    problems: list[Problem] = []
+    suspects: list[StoredRow] = []  # rows the index does not vouch for (duplicate check)
+    seen_any = False
+    with snapshot(ledger) as snap:
+        index = _peekable(snap.index_rows(dossier_id))
+        for did, rows in _by_dossier(snap.stored_rows(dossier_id)):
+            seen_any = True
+            problems.extend(_index_only(index, (did, 0)))  # dossiers known only to the index
+            problems.extend(check_chain(did, rows))
+            for row in rows:
+                problems.extend(_index_only(index, (did, row.version)))
+                indexed = index.take_while((did, row.version))
+                if not indexed:
+                    suspects.append(row)
+                    eid = row.envelope.get("event_id") if row.envelope else None
+                    problems.append(
+                        Problem(
+                            "inserted",
+                            did,
+                            row.position,
+                            row.version,
+                            eid,
+                            "stored but not in the event index written with every append",
+                        )
+                    )
+                    continue
+                stored_eid = row.envelope.get("event_id") if row.envelope else None
+                for event_id, _, _, _ in indexed:
+                    if row.envelope is not None and stored_eid != event_id:
+                        suspects.append(row)
+                        problems.append(
+                            Problem(
+                                "altered",
+                                did,
+                                row.position,
+                                row.version,
+                                stored_eid,
+                                f"stored where the index records event {event_id}",
+                            )
+                        )
+        rest = list(_index_only(index, None))
+        if dossier_id is not None and not seen_any and not rest:
+            raise DossierNotFound(dossier_id)
+        problems.extend(rest)
+        problems.extend(_duplicates(ledger, suspects))
+        if dossier_id is None:
+            problems.extend(_integrity_check(ledger))
+            if ledger.recorder.positions_gap_free:
+                problems.extend(_missing_positions(snap.positions()))
+    return sorted(problems, key=lambda p: (p.position or 0, p.dossier_id, p.version or 0, p.kind))
+
+
+def _by_dossier(rows: Iterator[StoredRow]) -> Iterator[tuple[str, list[StoredRow]]]:
+    """Consecutive rows of one dossier (the stream is ordered by dossier)."""
+    current: list[StoredRow] = []
+    for row in rows:
+        if current and row.dossier_id != current[0].dossier_id:
+            yield current[0].dossier_id, current
+            current = []
+        current.append(row)
+    if current:
+        yield current[0].dossier_id, current
+
+
+class _peekable:
+    """The index stream, consumed in step with the stored rows."""
+
+    def __init__(self, it: Iterator[tuple[str, str, int, str]]) -> None:
+        self._it = it
+        self._head = next(it, None)
+
+    def peek(self) -> tuple[str, str, int, str] | None:
+        return self._head
+
+    def pop(self) -> tuple[str, str, int, str]:
+        head = self._head
+        assert head is not None
+        self._head = next(self._it, None)
+        return head
+
+    def take_while(self, key: tuple[str, int]) -> list[tuple[str, str, int, str]]:
+        out = []
+        while self._head is not None and (self._head[1], self._head[2]) == key:
+            out.append(self.pop())
+        return out
+
+
+def _index_only(index: _peekable, before: tuple[str, int] | None) -> Iterator[Problem]:
+    """Index rows ordered before ``before`` (None: all the rest): indexed, not stored."""
+    while (head := index.peek()) is not None and (before is None or (head[1], head[2]) < before):
+        event_id, did, version, etype = index.pop()
+        yield Problem("deleted", did, None, version, event_id, f"{etype} is indexed but not stored")
+
+
+def _duplicates(ledger: DossierLedger, suspects: list[StoredRow]) -> list[Problem]:
+    """A row the index does not vouch for that repeats an indexed event's id.
+
+    The index keys event ids uniquely, so only such rows can be duplicates; each
+    is looked up by primary key (cheap: there are only as many as problems).
+    """
+    out: list[Problem] = []
+    for row in suspects:
         eid = row.envelope.get("event_id") if row.envelope else None
-        if eid and eid in seen:
-            problems.append(
+        if not eid:
+            continue
+        where = _indexed_at(ledger, eid)
+        if where is None:
+            continue
+        did, version = where
+        rows = ledger.recorder.query(
+            f"SELECT {ledger._pos_col}, state FROM {ledger._table} "
+            "WHERE originator_id = ? AND originator_version = ?",
+            [did, version],
+        )
+        if not rows:
+            continue
+        other_pos, state = int(rows[0][0]), bytes(rows[0][1])
+        try:
+            other_eid = orjson.loads(state)["envelope"].get("event_id")
+        except (ValueError, KeyError, TypeError, AttributeError):
+            continue
+        if other_eid != eid or other_pos == row.position:
+            continue
+        if other_pos < row.position:  # the later of the two is the duplicate
+            out.append(
                 Problem(
                     "duplicate",
                     row.dossier_id,
                     row.position,
                     row.version,
                     eid,
-                    f"same event_id as position {seen[eid].position}",
+                    f"same event_id as position {other_pos}",
                 )
             )
-        elif eid:
-            seen[eid] = row
-    if dossier_id is None and ledger.recorder.positions_gap_free:
-        for position in check_positions(r.position for r in stored.values()):
-            problems.append(
-                Problem("deleted", "?", position, None, None, "no event at this ledger position")
+        else:
+            out.append(
+                Problem(
+                    "duplicate",
+                    did,
+                    other_pos,
+                    version,
+                    eid,
+                    f"same event_id as position {row.position}",
+                )
             )
-    return sorted(problems, key=lambda p: (p.position or 0, p.dossier_id, p.version or 0, p.kind))
+    return out
+
+
+def _indexed_at(ledger: DossierLedger, event_id: str) -> tuple[str, int] | None:
+    rows = ledger.recorder.query(
+        "SELECT dossier_id, version FROM ledger_event_index WHERE event_id = ?", [event_id]
+    )
+    return (rows[0][0], int(rows[0][1])) if rows else None
+
+
+def _missing_positions(positions: Iterator[int]) -> Iterator[Problem]:
+    """Gaps in a store whose positions are gap-free by construction, streamed."""
+    expected = 1
+    for p in positions:
+        for missing in range(expected, p):
+            yield Problem("deleted", "?", missing, None, None, "no event at this ledger position")
+        expected = p + 1
 
 
 def _integrity_check(ledger: DossierLedger) -> list[Problem]:
@@ -124,21 +223,27 @@ def _integrity_check(ledger: DossierLedger) -> list[Problem]:
 
 
 def issue_digest(ledger: DossierLedger, upto: int | None = None) -> dict[str, Any]:
-    """A Merkle root over all events up to a position (default: the latest)."""
-    latest = ledger.max_position()
-    upto = latest if upto is None else min(upto, latest)  # never vouch for the future
-    hashes = ledger.event_hashes(upto)
+    """A Merkle root over all events up to a position (default: the latest).
+
+    Streams the log once, holding only the Merkle frontier (a few KB).
+    """
+    frontier = MerkleFrontier()
+    with snapshot(ledger) as snap:
+        latest = snap.max_position()
+        upto = latest if upto is None else min(upto, latest)  # never vouch for the future
+        for _, h in snap.hashes(upto):
+            frontier.add(h)
     return {
         "algorithm": DIGEST_ALGORITHM,
         "position": upto,
-        "events": len(hashes),
-        "root": merkle_root([h for _, h in hashes]),
+        "events": frontier.size,
+        "root": frontier.root(),
         "issued_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
 
 
-def check_digest(ledger: DossierLedger, digest: dict[str, Any]) -> list[Problem]:
-    """Problems if the log no longer extends ``digest`` unchanged."""
+def validate_digest(digest: Any) -> dict[str, Any]:
+    """The digest if its fields are well formed; else ValueError naming the field."""
     if not isinstance(digest, dict):
         raise ValueError("digest: must be a JSON object")
     for key in ("position", "events", "root"):
@@ -151,32 +256,92 @@ def check_digest(ledger: DossierLedger, digest: dict[str, Any]) -> list[Problem]
         raise ValueError(f"digest: root must be 64 hex digits, got {digest['root']!r}")
     if digest.get("algorithm", DIGEST_ALGORITHM) != DIGEST_ALGORITHM:
         raise ValueError(f"digest: unsupported algorithm {digest.get('algorithm')!r}")
+    return digest
+
+
+def check_digest(ledger: DossierLedger, digest: dict[str, Any]) -> list[Problem]:
+    """Problems if the log no longer extends ``digest`` unchanged."""
+    validate_digest(digest)
+    return check_digests(ledger, [digest]).problems
+
+
+class SeriesResult:
+    """What :func:`check_digests` found: per digest held or not, and the first break."""
+
+    def __init__(self) -> None:
+        self.held: list[dict[str, Any]] = []
+        self.broken: list[tuple[dict[str, Any], list[Problem]]] = []
+        self.problems: list[Problem] = []
+
+    @property
+    def first_broken(self) -> dict[str, Any] | None:
+        return self.broken[0][0] if self.broken else None
+
+    def tampered_range(self) -> tuple[int, int] | None:
+        """Positions (after, upto]: the first change lies in this range.
+
+        ``after`` is the position of the last digest before the first broken one
+        that still holds (0 if none); the broken digest's position bounds it above.
+        """
+        first = self.first_broken
+        if first is None:
+            return None
+        below = [d["position"] for d in self.held if d["position"] < first["position"]]
+        return (max(below, default=0), first["position"])
+
+
+def check_digests(ledger: DossierLedger, digests: list[dict[str, Any]]) -> SeriesResult:
+    """Check a series of digests in one pass over the log (Merkle frontier only).
+
+    Each digest holds iff the events up to its position still hash to its root
+    and number as many as it recorded. Since each root covers the whole prefix,
+    an edit at position q breaks exactly the digests at positions >= q: the
+    first broken digest and the last holding one before it bound q.
+    """
+    series = sorted(digests, key=lambda d: d["position"])
+    result = SeriesResult()
+    frontier = MerkleFrontier()
+    pending = list(series)
     try:
-        hashes = ledger.event_hashes(digest["position"])
+        with snapshot(ledger) as snap:
+            last = series[-1]["position"] if series else 0
+            for position, h in snap.hashes(last):
+                while pending and pending[0]["position"] < position:
+                    _settle(result, pending.pop(0), frontier)
+                frontier.add(h)
+            while pending:
+                _settle(result, pending.pop(0), frontier)
     except (*STORE_ERRORS, ValueError, KeyError, TypeError) as e:
-        return [
-            Problem(
+        for d in pending:
+            problem = Problem(
                 "unreadable",
                 "*",
-                digest["position"],
+                d["position"],
                 None,
                 None,
                 f"cannot recompute the digest: {type(e).__name__}: {e}",
             )
-        ]
+            result.broken.append((d, [problem]))
+            result.problems.append(problem)
+    return result
+
+
+def _settle(result: SeriesResult, digest: dict[str, Any], frontier: MerkleFrontier) -> None:
+    """Compare one digest with the frontier over exactly the events up to its position."""
     problems: list[Problem] = []
-    if len(hashes) != digest["events"]:
+    if frontier.size != digest["events"]:
         problems.append(
             Problem(
-                "deleted" if len(hashes) < digest["events"] else "inserted",
+                "deleted" if frontier.size < digest["events"] else "inserted",
                 "*",
                 digest["position"],
                 None,
                 None,
-                f"{len(hashes)} events up to position {digest['position']}, digest recorded {digest['events']}",
+                f"{frontier.size} events up to position {digest['position']}, "
+                f"digest recorded {digest['events']}",
             )
         )
-    root = merkle_root([h for _, h in hashes])
+    root = frontier.root()
     if root != digest["root"]:
         problems.append(
             Problem(
@@ -188,4 +353,8 @@ def check_digest(ledger: DossierLedger, digest: dict[str, Any]) -> list[Problem]
                 f"Merkle root {root[:16]}… differs from the digest's {str(digest['root'])[:16]}…",
             )
         )
-    return problems
+    if problems:
+        result.broken.append((digest, problems))
+        result.problems.extend(problems)
+    else:
+        result.held.append(digest)

@@ -179,3 +179,34 @@ def merkle_root(event_hashes: Sequence[str]) -> str:
             nxt.append(level[-1])
         level = nxt
     return level[0].hex()
+
+
+class MerkleFrontier:
+    """The same root as :func:`merkle_root`, built one event hash at a time.
+
+    Holds only the roots of the perfect subtrees of the leaves so far (at most
+    log2(n) + 1 of them), so a digest of any log size needs a few kilobytes.
+    """
+
+    __slots__ = ("_stack", "size")
+
+    def __init__(self) -> None:
+        self._stack: list[tuple[int, bytes]] = []  # (subtree size, hash), sizes decreasing
+        self.size = 0
+
+    def add(self, event_hash: str) -> None:
+        node, width = _leaf(bytes.fromhex(event_hash)), 1
+        stack = self._stack
+        while stack and stack[-1][0] == width:
+            _, left = stack.pop()
+            node, width = _node(left, node), width * 2
+        stack.append((width, node))
+        self.size += 1
+
+    def root(self) -> str:
+        if not self._stack:
+            return hashlib.sha256(b"").hexdigest()
+        node = self._stack[-1][1]
+        for _, left in reversed(self._stack[:-1]):
+            node = _node(left, node)
+        return node.hex()
