@@ -84,22 +84,30 @@ class Aggregates:
             self.officials.step(st, value)
             return st, []
         if st is None:
-            st = {"base": dict.fromkeys(OPEN, 0), "days": {}, "final": final, "late": {}}
+            st = {"base": dict.fromkeys(OPEN, 0), "days": {}, "final": None, "closed": []}
             st["agency"] = value.get("agency")
         day, fld, n = value["day"], value["field"], value["n"]
-        if st["final"] is not None and day <= st["final"]:
-            # late: the final row keeps its counts; the open counts still move
-            if fld in OPEN:
-                st["base"][fld] += n
-            st["late"][day] = st["late"].get(day, 0) + 1
-            row = self._row(key, st, day, "day", final=True)
-            return st, [] if row is None else [Emit("metric", key, row)]
-        counts = st["days"].setdefault(day, _zero())
+        if final is not None and day <= final:
+            return st, self._late(key, st, day, fld, n)
+        counts = st["days"].get(day)
+        if counts is None:
+            counts = st["days"][day] = _zero()
         counts[fld] += n
-        dirty = st.setdefault("dirty", [])
-        if day not in dirty:
-            dirty.append(day)
+        st["dirty"] = True
         return st, []
+
+    def _late(self, key: str, st: State, day: str, fld: str, n: int) -> list[Emit]:
+        """A delta for a day already final: the final figures keep their counts, the
+        running open counts still move, and the day's ``late_events`` shows it."""
+        if fld in OPEN:
+            st["base"][fld] += n
+        for entry in st["closed"]:
+            if entry[0] == day:
+                entry[2] += 1
+                return [Emit("metric", key, self._row(key, st, entry, "day", True))]
+        # a day that had no row (or left the rolling window): a row of its own
+        entry = [day, _zero(), 1, [st["base"]["open_within"], st["base"]["open_overdue"]]]
+        return [Emit("metric", key, self._row(key, st, entry, "day", True))]
 
     # --- windows --------------------------------------------------------------------
 
@@ -119,78 +127,87 @@ class Aggregates:
                 )
             st["final_day"] = final
             return out
-        if st["final"] is not None and st["final"] >= final:
+        last = st["final"]
+        if last is not None and last >= final:
             return []
+        pending = sorted(d for d in st["days"] if d <= final)
+        if key.startswith("agency:") and (last is not None or pending):
+            # an agency has a row for every day it has something open or going on
+            after = last or (date.fromisoformat(pending[0]) - timedelta(days=1)).isoformat()
+            days = _days_between(after, final)
+        else:
+            days = pending
         out = []
-        start = st["final"]
-        if start is None:  # first window of the key: from its first day
-            first = min(st["days"], default=final)
-            start = (date.fromisoformat(first) - timedelta(days=1)).isoformat()
-        for day in _days_between(start, final):
-            counts = st["days"].get(day)
-            if counts is not None:
-                for f in OPEN:
-                    st["base"][f] += counts[f]
-            st["final"] = day
-            if counts is None and not any(st["base"].values()):
-                continue  # nothing happened and nothing open: no row
+        horizon = self.config.rolling_days
+        for day in days:
+            counts = st["days"].pop(day, None)
             if counts is None:
-                counts = st["days"][day] = _zero()
-            counts["end_open"] = [st["base"]["open_within"], st["base"]["open_overdue"]]
-            for window in ("day", "rolling_30d"):
-                row = self._row(key, st, day, window, final=True)
-                if row is not None:
-                    out.append(Emit("metric", key, row))
-                    if window == "rolling_30d":
-                        out.extend(self._low_rate(key, st, row, reference))
-        keep = (date.fromisoformat(final) - timedelta(days=self.config.rolling_days)).isoformat()
-        st["days"] = {d: c for d, c in st["days"].items() if d > keep}
-        st["late"] = {d: c for d, c in st["late"].items() if d > keep}
-        st["dirty"] = [d for d in st.get("dirty", []) if d > final]
+                if not any(st["base"].values()):
+                    continue
+                counts = _zero()
+            for f in OPEN:
+                st["base"][f] += counts[f]
+            entry = [
+                day,
+                {f: counts[f] for f in COUNTS},
+                0,
+                [st["base"]["open_within"], st["base"]["open_overdue"]],
+            ]
+            closed = st["closed"]
+            closed.append(entry)
+            since = (date.fromisoformat(day) - timedelta(days=horizon - 1)).isoformat()
+            while closed and closed[0][0] < since:
+                closed.pop(0)
+            out.append(Emit("metric", key, self._row(key, st, entry, "day", True)))
+            rolling = self._row(key, st, entry, "rolling_30d", True)
+            out.append(Emit("metric", key, rolling))
+            out.extend(self._low_rate(key, st, rolling, reference))
+        st["final"] = final
         return out
 
     def provisional(self, key: str, st: State) -> list[Emit]:
-        """Rows of the key's days touched since the last call and not yet final."""
+        """Rows of the key's days not yet final, when touched since the last call."""
         if key.startswith("applicant:") or key == OFFICIALS or not st.get("dirty"):
             return []
+        st["dirty"] = False
         out = []
-        for day in sorted(st["dirty"]):
-            if st["final"] is not None and day <= st["final"]:
-                continue
-            for window in ("day", "rolling_30d"):
-                row = self._row(key, st, day, window, final=False)
-                if row is not None:
-                    out.append(Emit("metric", key, row))
-        st["dirty"] = []
+        base = dict(st["base"])
+        for day in sorted(st["days"]):
+            counts = st["days"][day]
+            for f in OPEN:
+                base[f] += counts[f]
+            entry = [
+                day,
+                {f: counts[f] for f in COUNTS},
+                0,
+                [base["open_within"], base["open_overdue"]],
+            ]
+            out.append(Emit("metric", key, self._row(key, st, entry, "day", False)))
+            out.append(Emit("metric", key, self._row(key, st, entry, "rolling_30d", False)))
         return out
 
     def _row(
-        self, key: str, st: State, day: str, window: str, *, final: bool
-    ) -> dict[str, Any] | None:
+        self, key: str, st: State, entry: list[Any], window: str, final: bool
+    ) -> dict[str, Any]:
+        """A ``metrics_daily`` row of the day ``entry`` = [day, counts, late, open at its end]."""
         scope, _, name = key.partition(":")
-        days = st["days"]
-        # open counts at the end of ``day``: the base (end of the last final day)
-        # plus the deltas of the days after it, up to ``day``
-        closed = (days.get(day) or {}).get("end_open")
-        if closed is not None:
-            open_counts = {"open_within": closed[0], "open_overdue": closed[1]}
-        else:
-            open_counts = dict(st["base"])
-            for d, c in days.items():
-                if (st["final"] is None or d > st["final"]) and d <= day:
-                    for f in OPEN:
-                        open_counts[f] += c[f]
+        day, counts, late, (open_within, open_overdue) = entry
         if window == "day":
-            totals = days.get(day) or _zero()
-        else:
+            totals = counts
+        else:  # the final days of the window before this one, then this one
             since = (
                 date.fromisoformat(day) - timedelta(days=self.config.rolling_days - 1)
             ).isoformat()
-            totals = _zero()
-            for d, c in days.items():
-                if since <= d <= day:
+            totals = dict(counts)
+            for d, c, _late, _open in st["closed"]:
+                if since <= d < day:
                     for f in COUNTS:
                         totals[f] += c[f]
+            if not final:  # provisional: the other pending days up to this one
+                for d, c in st["days"].items():
+                    if d < day:
+                        for f in COUNTS:
+                            totals[f] += c[f]
         resolved = totals["resolved_early"] + totals["resolved_on_time"] + totals["resolved_late"]
         return {
             "day": day,
@@ -202,12 +219,12 @@ class Aggregates:
             "resolved_early": totals["resolved_early"],
             "resolved_on_time": totals["resolved_on_time"],
             "resolved_late": totals["resolved_late"],
-            "open_within": open_counts["open_within"],
-            "open_overdue": open_counts["open_overdue"],
+            "open_within": open_within,
+            "open_overdue": open_overdue,
             "on_time_rate": (
                 None if resolved == 0 else (resolved - totals["resolved_late"]) / resolved
             ),
-            "late_events": st["late"].get(day, 0),
+            "late_events": late,
             "final": final,
         }
 

@@ -42,12 +42,11 @@ from streams.signals import Detectors
 
 State = dict[str, Any]
 
-# Events after which the deadlines, the holder or the end may have changed.
+# Events after which the deadlines or the end may have changed (a hand-over moves
+# only the holder: see ``_handed_over``).
 _DEADLINE_EVENTS = frozenset(
     {
         "DossierReceived",
-        "HandedOver",
-        "TransferredToAgency",
         "SupplementRequested",
         "SupplementReceived",
         "ClockPaused",
@@ -131,6 +130,10 @@ class DossierProcessor:
         out.extend(Emit("fact", k, v) for k, v in routed)
         if etype in _DEADLINE_EVENTS:
             out.extend(self._reassess(st, views, at, reference))
+        elif etype in ("HandedOver", "TransferredToAgency") and st["m"] is not None:
+            m = st["m"]
+            cal = dossier_state.calendar(self.rules, facts)
+            out.extend(self._move_open(st, facts, m["c"], facts["holder"], at, cal, m["od"]))
         self._schedule(st)
         return st, out
 

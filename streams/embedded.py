@@ -163,9 +163,10 @@ def _analytics_loader(con: Any, rules: Any) -> Any:
     """The analysts' tables loader (``analytics.loader``), when it is installed."""
     try:
         from analytics.loader import Loader
+
+        return Loader(con, rules)
     except ImportError:
         return None
-    return Loader(con, rules)
 
 
 def _publish(path: Path) -> None:

@@ -47,7 +47,7 @@ class Pipeline:
         self.final = final
         self.dossiers: dict[str, dict[str, Any]] = {}
         self.keys: dict[str, dict[str, Any]] = {}
-        self._heap: list[tuple[datetime, str]] = []
+        self._heap: list[tuple[float, str, str]] = []  # (POSIX instant, its text, dossier)
         self.changed_dossiers: set[str] = set()
         self.dropped_dossiers: set[str] = set()
         self.changed_keys: set[str] = set()
@@ -71,11 +71,14 @@ class Pipeline:
     def feed(self, rec: Recorded, reference: datetime) -> None:
         """One event in ledger order; fires what the watermark passes after it."""
         did = rec.envelope["dossier_id"]
-        st, out = self.dossier.apply(self.dossiers.get(did), rec, reference)
+        old = self.dossiers.get(did)
+        before = None if old is None else old["t"]
+        st, out = self.dossier.apply(old, rec, reference)
         self.events += 1
         self.dossiers[did] = st
         self.changed_dossiers.add(did)
-        self._push_timer(did, st)
+        if st["t"] != before:
+            self._push_timer(did, st)
         self._route(out)
         self.wm.observe(datetime.fromisoformat(rec.envelope["occurred_at"]))
         self.advance(reference)
@@ -91,10 +94,11 @@ class Pipeline:
         if w is None:
             return
         heap = self._heap
-        while heap and heap[0][0] <= w:
-            at, did = heapq.heappop(heap)
+        wts = w.timestamp()
+        while heap and heap[0][0] <= wts:
+            _, text, did = heapq.heappop(heap)
             st = self.dossiers.get(did)
-            if st is None or st["t"] is None or datetime.fromisoformat(st["t"]) != at:
+            if st is None or st["t"] != text:
                 continue  # stale entry: the timer moved or the state is gone
             self._route(self.dossier.fire(st, w, reference))
             self.changed_dossiers.add(did)
@@ -142,7 +146,7 @@ class Pipeline:
     def _push_timer(self, did: str, st: dict[str, Any]) -> None:
         t = st["t"]
         if t is not None:
-            heapq.heappush(self._heap, (datetime.fromisoformat(t), did))
+            heapq.heappush(self._heap, (datetime.fromisoformat(t).timestamp(), t, did))
 
     def _route(self, out: list[Emit]) -> None:
         for e in out:
