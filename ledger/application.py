@@ -32,22 +32,10 @@ from ledger.dossier import EMPTY, ImpossibleEvent, Lifecycle, check, evolve
 from ledger.events import SCHEMA_VERSION, EnvelopeError, Recorded, parse_instant, upcast, validate
 from ledger.gc_pause import paused_gc
 from ledger.privacy import KeyStore, new_key, pseudonym, seal_applicant, unseal_applicant
-from ledger.rules import NoRuleSetInForce, RuleBook
+from ledger.rules import NoRuleSetForDossier, NoRuleSetInForce, RuleBook
 
 SQLITE_RECORDER = "ledger.sqlite_store:LedgerSQLiteRecorder"
 POSTGRES_RECORDER = "ledger.postgres_store:LedgerPostgresRecorder"
-
-
-class NoRuleSetForDossier(EnvelopeError):
-    """A receipt names no rule set and none is in force on its day: it cannot be judged."""
-
-    def __init__(self, dossier_id: str, day: Any) -> None:
-        super().__init__(
-            "data.rule_set",
-            f"no rule set in force on {day}; give data.rule_set or a rules file "
-            "(DOSSIER_RULES) that covers it",
-        )
-        self.args = (f"dossier {dossier_id}: {self.reason}",)
 
 
 class DossierNotFound(LookupError):
@@ -551,6 +539,23 @@ class DossierLedger(Application[str]):
                 return
             yield from batch
             after = batch[-1].position
+
+    def read_by_dossier(
+        self, after: tuple[str, int] | None = None, limit: int = 5000
+    ) -> list[Recorded]:
+        """Events in (dossier, version) order after ``after`` = (dossier id, version).
+
+        One page of a scan over the primary key that hands each dossier's events
+        over together, for exports that write one case per dossier in bounded memory.
+        """
+        did, version = after if after is not None else ("", 0)
+        rows = self.recorder.query(
+            f"SELECT {self._pos_col}, originator_version, state FROM {self._table} "
+            "WHERE originator_id > ? OR (originator_id = ? AND originator_version > ?) "
+            "ORDER BY originator_id, originator_version LIMIT ?",
+            [did, did, version, limit],
+        )
+        return [Recorded(p, v, self.decode(s)) for p, v, s in rows]
 
     def events_of(self, dossier_id: str) -> list[Recorded]:
         """A dossier's events in chain order, with their ledger positions."""

@@ -169,24 +169,49 @@ def ingest(file: str, dry_run: bool, rejects: Path | None, fmt: str, settings: S
     help="Also prove the log still extends this digest.",
 )
 @click.option(
+    "--public-key", default=None, help="Refuse digests not signed by this key (hex or file)."
+)
+@click.option(
+    "--digests",
+    "digests_dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Check a folder of digests; name the first that no longer holds.",
+)
+@click.option("--against-kafka", is_flag=True, help="Compare every hash with dossier.events.")
+@click.option(
+    "--bootstrap",
+    default=None,
+    help="Kafka for --against-kafka (default: $DOSSIER_KAFKA_BOOTSTRAP).",
+)
+@click.option(
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
 @data_dir_option
 def verify(
-    dossier_id: str | None, all_: bool, digest_file: Path | None, fmt: str, settings: Settings
+    dossier_id: str | None,
+    all_: bool,
+    digest_file: Path | None,
+    public_key: str | None,
+    digests_dir: Path | None,
+    against_kafka: bool,
+    bootstrap: str | None,
+    fmt: str,
+    settings: Settings,
 ) -> None:
     """Recompute hash chains from the store; name every altered, deleted, inserted or reordered event.
 
     Exit status 1 if anything is wrong.
 
-    Example: dossier verify --all ; dossier verify --digest digest.json
+    Example: dossier verify --all ; dossier verify --digest digest.json --public-key KEY
     """
     from ledger.application import DossierNotFound
     from ledger.audit import STORE_ERRORS, check_digest
     from ledger.audit import verify as run_verify
 
-    if not dossier_id and not all_ and not digest_file:
-        raise click.UsageError("give a DOSSIER_ID, --all, or --digest FILE")
+    if not (dossier_id or all_ or digest_file or digests_dir or against_kafka):
+        raise click.UsageError(
+            "give a DOSSIER_ID, --all, --digest FILE, --digests DIR or --against-kafka"
+        )
     if dossier_id and all_:
         raise click.UsageError("give a DOSSIER_ID or --all, not both")
     digest = None
@@ -195,13 +220,16 @@ def verify(
             digest = json.loads(digest_file.read_text(encoding="utf-8"))
         except (ValueError, UnicodeDecodeError) as e:
             raise click.ClickException(f"{digest_file}: not a digest: {e}") from None
+        from ledger.witness import check_signature
+
+        check_signature(digest, digest_file, public_key)
     try:
         ledger = open_ledger(settings)
     except STORE_ERRORS as e:  # e.g. a corrupted SQLite file
         click.echo(f"UNREADABLE: store: {e}", err=True)
         sys.exit(1)
     try:
-        problems = run_verify(ledger, dossier_id)
+        problems = run_verify(ledger, dossier_id) if (dossier_id or all_ or digest) else []
     except DossierNotFound as e:
         raise click.ClickException(str(e)) from None
     if digest is not None:
@@ -209,6 +237,12 @@ def verify(
             problems += check_digest(ledger, digest)
         except ValueError as e:
             raise click.ClickException(f"{digest_file}: {e}") from None
+    if digests_dir or against_kafka:
+        from ledger.witness import witness_checks
+
+        problems += witness_checks(
+            ledger, settings, digests_dir, public_key, against_kafka, bootstrap
+        )
     try:
         status = ledger.status()
     except STORE_ERRORS:
@@ -241,15 +275,20 @@ def verify(
     default=None,
     help="Also write it to a file.",
 )
+@click.option("--sign", is_flag=True, help="Sign it (Ed25519; key from dossier keys init).")
 @data_dir_option
-def digest(position: int | None, out: Path | None, settings: Settings) -> None:
+def digest(position: int | None, out: Path | None, sign: bool, settings: Settings) -> None:
     """Print a Merkle root over all events up to a ledger position.
 
-    Example: dossier digest --out digest.json
+    Example: dossier digest --sign --out digest.json
     """
     from ledger.audit import issue_digest
 
     d = issue_digest(open_ledger(settings), position)
+    if sign:
+        from ledger.witness import sign_or_fail
+
+        d = sign_or_fail(d, settings)
     text = json.dumps(d, sort_keys=True)
     if out:
         out.write_text(text + "\n", encoding="utf-8")
@@ -293,11 +332,12 @@ def forget(pseudonym: str, settings: Settings) -> None:
 def _add_extension_commands() -> None:
     """Commands defined next to the part they front (relay, projections, ...)."""
     from analytics import cli as analytics_cli
-    from ledger import relay_cli
+    from ledger import keys_cli, relay_cli
+    from ledger.eventlog import cli as eventlog_cli
     from projections import cli as projections_cli
     from streams import cli as streams_cli
 
-    for module in (relay_cli, projections_cli, analytics_cli, streams_cli):
+    for module in (relay_cli, keys_cli, projections_cli, analytics_cli, streams_cli, eventlog_cli):
         for command in module.COMMANDS:
             main.add_command(command)
 

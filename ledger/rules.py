@@ -19,6 +19,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ledger.clock import Duration
+from ledger.events import EnvelopeError
 
 PACKAGED_RULES = "rulesets.yaml"
 PACKAGED_OVERRIDES = "calendar-overrides.yaml"
@@ -36,6 +37,18 @@ class NoRuleSetInForce(RulesError):
     def __init__(self, day: date) -> None:
         super().__init__(f"no rule set is in force on {day.isoformat()}")
         self.day = day
+
+
+class NoRuleSetForDossier(EnvelopeError):
+    """A receipt names no rule set and none is in force on its day: it cannot be judged."""
+
+    def __init__(self, dossier_id: str, day: str) -> None:
+        super().__init__(
+            "data.rule_set",
+            f"no rule set in force on {day}; give data.rule_set or a rules file "
+            "(DOSSIER_RULES) that covers it",
+        )
+        self.args = (f"dossier {dossier_id}: {self.reason}",)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,483 @@
+"""One case of a log -> one dossier's envelopes, through a mapping (pure).
+
+Real logs are messy, so a case is put in order before it is judged: exact
+duplicate events are dropped, events are sorted by time (file order breaks
+ties), the receipt comes first, timestamps without an offset take the
+mapping's time zone. Then the envelopes are checked exactly as the ledger will
+check them (``validate``, the lifecycle ``check``, the rule set in force), so a
+case is imported whole or reported whole with the reason, never half-applied.
+
+Event ids are UUID5 of the dossier id and the source event's attributes:
+importing the same log twice gives the same ids, so it adds nothing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import date, datetime, tzinfo
+from typing import Any
+
+import orjson
+
+from ledger.clock import Duration
+from ledger.dossier import EMPTY, ImpossibleEvent, check, evolve
+from ledger.eventlog.mapping import MISSING, MapError, Mapping, Spec
+from ledger.events import EVENT_TYPES, SCHEMA_VERSION, TIME_UNITS, EnvelopeError, validate
+from ledger.rules import NoRuleSetForDossier, NoRuleSetInForce, RuleBook
+
+NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://dossier-ledger.invalid/import")
+IMPORT_ACTOR = "import"
+"""Actor of the events the importer adds (a receipt or result the log gives only as
+case attributes): the ``system`` that imported them, not an official."""
+
+
+@dataclass
+class SourceEvent:
+    attrs: dict[str, Any]
+    line: int | None = None
+
+
+@dataclass
+class SourceCase:
+    """A case as read from the log: its attributes and its events, in file order."""
+
+    attrs: dict[str, Any]
+    events: list[SourceEvent] = field(default_factory=list)
+    index: int = 0  # 1-based trace number (XES) or case number (CSV)
+    line: int | None = None  # first line of the case (CSV)
+
+    @property
+    def name(self) -> str | None:
+        value = self.attrs.get("concept:name")
+        return None if value is None else str(value)
+
+
+class LogError(ValueError):
+    """The log itself cannot be read (not XML, no case column...); names file and line."""
+
+
+class CaseRejected(ValueError):
+    """A case that cannot be imported; ``line`` is the CSV line at fault, if any."""
+
+    def __init__(self, reason: str, line: int | None = None, dossier_id: str | None = None):
+        super().__init__(reason)
+        self.reason, self.line, self.dossier_id = reason, line, dossier_id
+
+
+@dataclass
+class MappedCase:
+    dossier_id: str
+    envelopes: list[dict[str, Any]]
+    lines: list[int | None]  # per envelope: the CSV line of its source event
+    duplicate_rows: int = 0
+
+
+# --- values ---------------------------------------------------------------------
+
+
+def instant(value: Any, tz: tzinfo, fmt: str | None = None) -> datetime:
+    """An aware datetime from a log's timestamp (naive ones are in ``tz``)."""
+    if isinstance(value, datetime):
+        dt = value
+    elif isinstance(value, date):
+        dt = datetime(value.year, value.month, value.day)
+    else:
+        text = str(value).strip()
+        try:
+            dt = datetime.strptime(text, fmt) if fmt else datetime.fromisoformat(text)
+        except ValueError:
+            raise MapError(f"not a timestamp: {value!r}") from None
+    if dt.tzinfo is None or dt.utcoffset() is None:
+        dt = dt.replace(tzinfo=tz)
+    return dt
+
+
+def _duration(value: Any, spec: Spec) -> dict[str, Any]:
+    if isinstance(value, dict):
+        return value
+    if spec.unit is not None:
+        try:
+            amount = float(value)
+        except (TypeError, ValueError):
+            raise MapError(f"{spec.where}: not a number: {value!r}") from None
+        return Duration(amount, spec.unit).to_json()
+    text = str(value).strip()
+    parts = text.split()
+    try:
+        if len(parts) == 2 and parts[1] in TIME_UNITS:  # "30 calendar_days"
+            return Duration(float(parts[0]), parts[1]).to_json()
+        return Duration.parse(text).to_json()  # "3wd", "10d"
+    except ValueError:
+        raise MapError(
+            f"{spec.where}: not a duration: {value!r} (give unit, or '30 calendar_days', '3wd')"
+        ) from None
+
+
+def _convert(kind: str, value: Any, spec: Spec, mapping: Mapping) -> Any:
+    """A source value as a value of the ledger field kind ``kind``."""
+    if kind == "instant":
+        return instant(value, mapping.timezone, mapping.time_format).isoformat()
+    if kind == "duration":
+        return _duration(value, spec)
+    if kind == "str_list":
+        if isinstance(value, list):
+            return [str(v) for v in value if str(v)]
+        parts = str(value).split(spec.split) if spec.split else [str(value)]
+        return [p.strip() for p in parts if p.strip()]
+    if kind == "int":
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            raise MapError(f"{spec.where}: not an integer: {value!r}") from None
+    if kind == "number":
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise MapError(f"{spec.where}: not a number: {value!r}") from None
+        return int(number) if number.is_integer() else number
+    if kind == "bool":
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in ("true", "1", "yes"):
+            return True
+        if text in ("false", "0", "no"):
+            return False
+        raise MapError(f"{spec.where}: not a boolean: {value!r}")
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value)
+
+
+_DOSSIER_KINDS = {
+    **{k: kind for k, (kind, _) in EVENT_TYPES["DossierReceived"].items()},
+    "id": "str",
+    "received_at": "instant",
+    "resolved_at": "instant",
+    "decision": "str",
+    "applicant_id": "str",
+    "applicant_name": "str",
+}
+
+
+def _field(spec: Spec | None, attrs: dict[str, Any], kind: str, mapping: Mapping) -> Any:
+    """A mapped value (MISSING if the spec is absent or gives nothing)."""
+    if spec is None:
+        return MISSING
+    value = spec.get(attrs)
+    if value is MISSING:
+        return MISSING
+    try:
+        return _convert(kind, value, spec, mapping)
+    except MapError as e:
+        raise MapError(e.args[0] if spec.where in e.args[0] else f"{spec.where}: {e}") from None
+
+
+def _canonical(attrs: dict[str, Any]) -> bytes:
+    return orjson.dumps(attrs, option=orjson.OPT_SORT_KEYS, default=str)
+
+
+def event_id(dossier_id: str, *parts: bytes | str) -> str:
+    """A deterministic event id: the same log gives the same ids."""
+    name = "\x1f".join([dossier_id, *(p.decode() if isinstance(p, bytes) else p for p in parts)])
+    return str(uuid.uuid5(NAMESPACE, name))
+
+
+# --- one case -----------------------------------------------------------------------
+
+
+@dataclass
+class _Event:
+    at: datetime
+    order: tuple[int, int]
+    etype: str
+    actor: dict[str, str]
+    step: str
+    data: dict[str, Any]
+    recorded_at: str | None
+    event_id: str
+    line: int | None
+    attrs: dict[str, Any]
+    rule_data: dict[str, Spec]
+
+
+def map_case(case: SourceCase, mapping: Mapping, rules: RuleBook) -> MappedCase:
+    """The envelopes of one case, checked as the ledger will; raises CaseRejected."""
+    d: dict[str, Any] = {}
+    try:
+        for name, spec in mapping.dossier.items():
+            d[name] = _field(spec, case.attrs, _DOSSIER_KINDS[name], mapping)
+    except MapError as e:
+        raise CaseRejected(str(e), case.line, d.get("id")) from None
+    did = d.get("id", MISSING)
+    if did is MISSING:
+        raise CaseRejected(f"[dossier].id: no {mapping.dossier['id'].attr or 'id'}", case.line)
+    for name in ("procedure_code", "procedure_version", "agency", "channel", "processing_time"):
+        if d[name] is MISSING:
+            spec = mapping.dossier[name]
+            raise CaseRejected(f"[dossier].{name}: no case attribute {spec.attr!r}", case.line, did)
+
+    events, duplicates = _events(case, mapping, did, d["agency"])
+    receipts = [e for e in events if e.etype == "DossierReceived"]
+    if len(receipts) > 1:
+        raise CaseRejected(
+            f"{len(receipts)} events map to DossierReceived; a dossier is received once",
+            receipts[1].line,
+            did,
+        )
+    receipt = receipts[0] if receipts else None
+    others = [e for e in events if e is not receipt]
+
+    received_at = d.get("received_at", MISSING)
+    if received_at is not MISSING:
+        received = datetime.fromisoformat(received_at)
+    elif receipt is not None:
+        received, received_at = receipt.at, receipt.at.isoformat()
+    elif events:
+        received, received_at = events[0].at, events[0].at.isoformat()
+    else:
+        raise CaseRejected("no events and no [dossier].received_at", case.line, did)
+
+    resolved_at = d.get("resolved_at", MISSING)
+    if resolved_at is not MISSING:
+        resolved = datetime.fromisoformat(resolved_at)
+        if resolved < received:
+            raise CaseRejected(
+                f"the case ends (resolved_at {resolved_at}) before it starts "
+                f"(received_at {received_at})",
+                case.line,
+                did,
+            )
+        if not any(e.etype == "ResultIssued" for e in others):
+            decision = d.get("decision", MISSING)
+            others.append(
+                _Event(
+                    at=resolved,
+                    order=(1, 0),
+                    etype="ResultIssued",
+                    actor={"id": IMPORT_ACTOR, "role": "system", "agency": d["agency"]},
+                    step="",
+                    data={"decision": "approved" if decision is MISSING else decision},
+                    recorded_at=None,
+                    event_id=event_id(did, "ResultIssued", resolved_at),
+                    line=case.line,
+                    attrs={},
+                    rule_data={},
+                )
+            )
+            others.sort(key=lambda e: (e.at, e.order))
+
+    rule_set = _rule_set(d, did, received, rules, case.line)
+    envelopes: list[dict[str, Any]] = []
+    lines: list[int | None] = []
+    receipt_env = _receipt(d, did, received_at, receipt, case)
+    envelopes.append(receipt_env)
+    lines.append(receipt.line if receipt else case.line)
+    holder = (receipt_env["actor"]["id"], receipt_env["actor"]["agency"])
+    for e in others:
+        data = _data(e, mapping, d, holder)
+        envelopes.append(
+            {
+                "event_id": e.event_id,
+                "dossier_id": did,
+                "type": e.etype,
+                "occurred_at": e.at.isoformat(),
+                "recorded_at": e.recorded_at or e.at.isoformat(),
+                "actor": e.actor,
+                "data": data,
+                "schema_version": SCHEMA_VERSION,
+            }
+        )
+        lines.append(e.line)
+        if e.etype == "HandedOver":
+            holder = (data["to_official"], data["to_agency"])
+        elif e.etype == "TransferredToAgency":
+            holder = (e.actor["id"], data["to_agency"])
+    _judge(envelopes, lines, did, rule_set)
+    return MappedCase(did, envelopes, lines, duplicates)
+
+
+def _events(case: SourceCase, mapping: Mapping, did: str, agency: str) -> tuple[list[_Event], int]:
+    """The case's events, exact duplicates dropped, in time order (file order on ties)."""
+    spec = mapping.event
+    seen: set[bytes] = set()
+    out: list[_Event] = []
+    duplicates = 0
+    for i, src in enumerate(case.events):
+        key = _canonical(src.attrs)
+        if key in seen:
+            duplicates += 1
+            continue
+        seen.add(key)
+        a = src.attrs
+        try:
+            at = _field(spec["at"], a, "instant", mapping)
+            if at is MISSING:
+                raise MapError(f"[event].at: no {spec['at'].attr!r}")
+            step = _field(spec["step"], a, "str", mapping)
+            if step is MISSING:
+                raise MapError(f"[event].step: no {spec['step'].attr!r}")
+            rule = mapping.types.get(step)
+            etype = rule.type if rule else "StepCompleted"
+            if rule is None and "type" in spec:
+                named = _field(spec["type"], a, "str", mapping)
+                if named in EVENT_TYPES:
+                    etype = named
+            actor = _field(spec.get("actor"), a, "str", mapping)
+            role = _field(spec.get("role"), a, "str", mapping)
+            unit = _field(spec.get("agency"), a, "str", mapping)
+            recorded = _field(spec.get("recorded_at"), a, "instant", mapping)
+        except MapError as e:
+            where = f"event {i + 1}" if src.line is None else "event"
+            raise CaseRejected(f"{where}: {e}", src.line, did) from None
+        if actor is MISSING:
+            raise CaseRejected(
+                f"event: [event].actor: no {spec['actor'].attr!r} and no default"
+                if "actor" in spec
+                else "event: [event].actor: not mapped",
+                src.line,
+                did,
+            )
+        if role is MISSING:
+            role = "receiver" if etype == "DossierReceived" else "handler"
+        out.append(
+            _Event(
+                at=datetime.fromisoformat(at),
+                order=(0, i),
+                etype=etype,
+                actor={"id": actor, "role": role, "agency": agency if unit is MISSING else unit},
+                step=step,
+                data={},
+                recorded_at=None if recorded is MISSING else recorded,
+                event_id=event_id(did, key),
+                line=src.line,
+                attrs=a,
+                rule_data=rule.data if rule else {},
+            )
+        )
+    out.sort(key=lambda e: (e.at, e.order))
+    return out, duplicates
+
+
+def _receipt(
+    d: dict[str, Any], did: str, received_at: str, receipt: _Event | None, case: SourceCase
+) -> dict[str, Any]:
+    applicant_id = d.get("applicant_id", MISSING)
+    applicant_name = d.get("applicant_name", MISSING)
+    data: dict[str, Any] = {
+        "procedure_code": d["procedure_code"],
+        "procedure_version": d["procedure_version"],
+        "agency": d["agency"],
+        "channel": d["channel"],
+        "applicant": {
+            # A case log names no applicant: one of its own per case, never linked to another.
+            "name": "(not in the log)" if applicant_name is MISSING else applicant_name,
+            "id_number": f"case:{did}" if applicant_id is MISSING else applicant_id,
+        },
+        "documents": [] if d.get("documents", MISSING) is MISSING else d["documents"],
+        "processing_time": d["processing_time"],
+    }
+    for name in ("appointment_at", "rule_set", "lead_agency", "online_level", "fee"):
+        value = d.get(name, MISSING)
+        if value is not MISSING:
+            data[name] = value
+    if receipt is not None:
+        actor, eid, rec = receipt.actor, receipt.event_id, receipt.recorded_at
+    else:
+        actor = {"id": IMPORT_ACTOR, "role": "system", "agency": d["agency"]}
+        eid, rec = event_id(did, "DossierReceived"), None
+    return {
+        "event_id": eid,
+        "dossier_id": did,
+        "type": "DossierReceived",
+        "occurred_at": received_at,
+        "recorded_at": rec or received_at,
+        "actor": actor,
+        "data": data,
+        "schema_version": SCHEMA_VERSION,
+    }
+
+
+# What a lifecycle event needs when the mapping does not say: (field, default source).
+_DEFAULTS: dict[str, dict[str, str]] = {
+    "HandedOver": {
+        "from_official": "holder",
+        "from_agency": "holder_agency",
+        "to_official": "actor",
+        "to_agency": "agency",
+        "step": "step",
+    },
+    "StepCompleted": {"step": "step"},
+    "SupplementRequested": {"documents": "none", "reason": "step"},
+    "SupplementReceived": {"documents": "none"},
+    "ClockPaused": {"reason": "step"},
+    "ClockResumed": {"reason": "step"},
+    "TransferredToAgency": {"to_agency": "agency", "task": "step"},
+    "ResultIssued": {"decision": "decision"},
+    "ResultReturned": {"channel": "channel"},
+}
+
+
+def _data(
+    e: _Event, mapping: Mapping, d: dict[str, Any], holder: tuple[str, str]
+) -> dict[str, Any]:
+    if e.data:  # an event the importer made
+        return e.data
+    fields = EVENT_TYPES[e.etype]
+    data: dict[str, Any] = {}
+    try:
+        for specs in (mapping.event_data, e.rule_data):
+            for name, spec in specs.items():
+                if name in fields:
+                    value = _field(spec, e.attrs, fields[name][0], mapping)
+                    if value is not MISSING:
+                        data[name] = value
+    except MapError as err:
+        raise CaseRejected(f"event: {err}", e.line, d["id"]) from None
+    decision = d.get("decision", MISSING)
+    sources = {
+        "holder": holder[0],
+        "holder_agency": holder[1],
+        "actor": e.actor["id"],
+        "agency": e.actor["agency"],
+        "step": e.step,
+        "none": [],
+        "decision": "approved" if decision is MISSING else decision,
+        "channel": d["channel"],
+    }
+    for name, source in _DEFAULTS.get(e.etype, {}).items():
+        data.setdefault(name, sources[source])
+    return data
+
+
+def _rule_set(
+    d: dict[str, Any], did: str, received: datetime, rules: RuleBook, line: int | None
+) -> Any:
+    named = d.get("rule_set", MISSING)
+    if named is not MISSING:
+        try:
+            return rules.get(named)
+        except KeyError:
+            raise CaseRejected(
+                f"dossier {did}: data.rule_set: unknown rule set {named!r}", line, did
+            ) from None
+    try:
+        return rules.in_force(received)
+    except NoRuleSetInForce as e:
+        raise CaseRejected(str(NoRuleSetForDossier(did, e.day.isoformat())), line, did) from None
+
+
+def _judge(
+    envelopes: list[dict[str, Any]], lines: list[int | None], did: str, rule_set: Any
+) -> None:
+    """Validate and fold the case as the ledger will, from a new dossier."""
+    state = EMPTY
+    for env, line in zip(envelopes, lines, strict=True):
+        try:
+            validate(env)
+            check(state, env, ordering_tolerance=rule_set.ordering_tolerance)
+        except (EnvelopeError, ImpossibleEvent) as e:
+            reason = str(e) if isinstance(e, ImpossibleEvent) else f"dossier {did}: {e}"
+            raise CaseRejected(reason, line, did) from None
+        state = evolve(state, env)
