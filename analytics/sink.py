@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from analytics.snapshot import publish
 from ledger import topics
 from ledger.events import Recorded
 
@@ -34,46 +35,15 @@ if TYPE_CHECKING:
     import duckdb
 
     from ledger.application import DossierLedger
+    from ledger.rules import RuleBook
 
 TABLE = "events"
-SCHEMA_SQL = f"""
-CREATE TABLE IF NOT EXISTS {TABLE} (
-    position    BIGINT PRIMARY KEY,
-    event_id    VARCHAR NOT NULL,
-    dossier_id  VARCHAR NOT NULL,
-    type        VARCHAR NOT NULL,
-    occurred_at TIMESTAMPTZ NOT NULL,
-    recorded_at TIMESTAMPTZ,
-    appended_at TIMESTAMPTZ,
-    actor_id    VARCHAR,
-    actor_role  VARCHAR,
-    agency      VARCHAR,
-    data        JSON,
-    hash        VARCHAR,
-    prev_hash   VARCHAR
-)
-"""
-COLUMNS = (
-    "position",
-    "event_id",
-    "dossier_id",
-    "type",
-    "occurred_at",
-    "recorded_at",
-    "appended_at",
-    "actor_id",
-    "actor_role",
-    "agency",
-    "data",
-    "hash",
-    "prev_hash",
-)
-_INSERT = (
-    f"INSERT OR IGNORE INTO {TABLE} SELECT position, event_id, dossier_id, type, "
-    "CAST(occurred_at AS TIMESTAMPTZ), CAST(recorded_at AS TIMESTAMPTZ), "
-    "CAST(appended_at AS TIMESTAMPTZ), actor_id, actor_role, agency, CAST(data AS JSON), "
-    "hash, prev_hash FROM sink_batch"
-)
+OUTPUT_TOPICS: dict[str, str] = {
+    topics.SIGNALS: "signals",
+    topics.ALERTS: "alerts",
+    topics.METRICS: "metrics_daily",
+}
+"""Output topic -> DuckDB table; the record value is the row dict of :mod:`streams.outputs`."""
 
 
 @dataclass
@@ -83,25 +53,38 @@ class SinkReport:
     duplicates: int = 0
     dead_lettered: int = 0
     max_position: int = 0
+    outputs: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
 
 
 class DuckDBSink:
-    """The ``events`` table of a DuckDB file; ``load`` is idempotent by position."""
+    """The analysts' database file; ``load`` is idempotent by position, outputs by id/key.
 
-    def __init__(self, path: str | Path) -> None:
+    Each batch is one DuckDB transaction (the :class:`~analytics.loader.Loader`
+    writes inside it), followed by a snapshot publication for readers.
+    """
+
+    def __init__(self, path: str | Path, rules: RuleBook | None = None) -> None:
         import duckdb
+
+        from analytics.loader import Loader
 
         if str(path) != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         self.path = str(path)
         self.con: duckdb.DuckDBPyConnection = duckdb.connect(self.path)
-        self.con.execute(SCHEMA_SQL)
+        if rules is None:
+            from ledger.rules import load_rules
+
+            rules = load_rules()
+        self.loader = Loader(self.con, rules)
 
     def close(self) -> None:
         self.con.close()
+        if self.path != ":memory:":
+            publish(self.path, force=True)
 
     def max_position(self) -> int:
         return int(
@@ -111,50 +94,59 @@ class DuckDBSink:
     def count(self) -> int:
         return int(self.con.execute(f"SELECT count(*) FROM {TABLE}").fetchone()[0])
 
-    def load(self, records: Iterable[Recorded]) -> int:
-        """Insert the records not yet present, in one transaction; return how many were new."""
-        import pyarrow as pa
-
-        cols: dict[str, list[Any]] = {c: [] for c in COLUMNS}
-        seen: set[int] = set()
-        for rec in records:
-            if rec.position in seen:
-                continue
-            seen.add(rec.position)
-            env = rec.envelope
-            actor = env.get("actor") or {}
-            cols["position"].append(rec.position)
-            cols["event_id"].append(env["event_id"])
-            cols["dossier_id"].append(env["dossier_id"])
-            cols["type"].append(env["type"])
-            cols["occurred_at"].append(env["occurred_at"])
-            cols["recorded_at"].append(env.get("recorded_at"))
-            cols["appended_at"].append(env.get("appended_at"))
-            cols["actor_id"].append(actor.get("id"))
-            cols["actor_role"].append(actor.get("role"))
-            cols["agency"].append(actor.get("agency"))
-            cols["data"].append(orjson.dumps(env.get("data")).decode())
-            cols["hash"].append(env.get("hash"))
-            cols["prev_hash"].append(env.get("prev_hash"))
-        if not seen:
-            return 0
-        batch = pa.table(
-            {
-                c: pa.array(v, type=pa.int64() if c == "position" else pa.string())
-                for c, v in cols.items()
-            }
-        )
+    def load(
+        self,
+        records: Iterable[Recorded],
+        outputs: dict[str, list[dict[str, Any]]] | None = None,
+    ) -> int:
+        """Apply records (and output rows by table) in one transaction; return new events."""
         con = self.con
         con.execute("BEGIN")
         try:
-            con.register("sink_batch", batch)
-            (inserted,) = con.execute(_INSERT).fetchone()
-            con.unregister("sink_batch")
+            inserted = self.loader.apply(list(records))
+            for table, rows in (outputs or {}).items():
+                if rows:
+                    insert_outputs(con, table, rows)
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
+            self.loader.reset()
             raise
-        return int(inserted)
+        if self.path != ":memory:":
+            publish(self.path)
+        return inserted
+
+
+def insert_outputs(con: duckdb.DuckDBPyConnection, table: str, rows: list[dict[str, Any]]) -> None:
+    """Insert signal, alert or metric rows; idempotent by id (metrics: the latest row of a
+    key replaces the provisional one)."""
+    import pyarrow as pa
+
+    from streams.outputs import TABLES
+
+    columns = TABLES[table][0]
+    missing = [c for c in columns if c not in rows[0]]
+    if missing:
+        raise ValueError(f"{table}: row without {', '.join(missing)}")
+    data = {
+        c: [orjson.dumps(r[c]).decode() if columns[c] == "JSON" else _text(r[c]) for r in rows]
+        for c in columns
+    }
+    casts = ", ".join(f'CAST("{c}" AS {t.split()[0]}) AS "{c}"' for c, t in columns.items())
+    verb = "INSERT OR REPLACE" if table == "metrics_daily" else "INSERT OR IGNORE"
+    con.register("sink_outputs", pa.table({c: pa.array(v, pa.string()) for c, v in data.items()}))
+    try:
+        con.execute(f"{verb} INTO {table} SELECT {casts} FROM sink_outputs")
+    finally:
+        con.unregister("sink_outputs")
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 def load_from_store(ledger: DossierLedger, sink: DuckDBSink, page: int = 10_000) -> SinkReport:
@@ -185,6 +177,7 @@ def load_from_kafka(
     session_timeout_ms: int = 6000,
     stop: threading.Event | None = None,
     on_batch: Callable[[SinkReport], None] | None = None,
+    outputs: bool = True,
 ) -> SinkReport:
     """Consume ``topic`` in a consumer group into DuckDB; commit offsets after each DuckDB commit.
 
@@ -197,8 +190,12 @@ def load_from_kafka(
 
     stop = stop or threading.Event()
     report = SinkReport()
+    wanted = [topic, *(t for t in OUTPUT_TOPICS if outputs)]
+    from ledger.kafka import require_project_topics
+
+    require_project_topics(bootstrap, wanted)  # never let a subscription auto-create them
     consumer = KafkaConsumer(
-        topic,
+        *wanted,
         bootstrap_servers=bootstrap.split(","),
         group_id=group,
         enable_auto_commit=False,
@@ -213,10 +210,17 @@ def load_from_kafka(
         while not stop.is_set():
             polled = consumer.poll(timeout_ms=500)
             records: list[Recorded] = []
+            rows: dict[str, list[dict[str, Any]]] = {}
             for msgs in polled.values():
                 for msg in msgs:
                     try:
-                        records.append(decode_event(msg.value))
+                        if msg.topic in OUTPUT_TOPICS and msg.topic != topic:
+                            row = orjson.loads(msg.value)
+                            if not isinstance(row, dict):
+                                raise ValueError("the value is not a JSON object")
+                            rows.setdefault(OUTPUT_TOPICS[msg.topic], []).append(row)
+                        else:
+                            records.append(decode_event(msg.value))
                     except (ValueError, KeyError, TypeError) as e:
                         dlq = dlq or make_producer(bootstrap)
                         reason = f"{msg.topic}[{msg.partition}]@{msg.offset}: undecodable: {e}"
@@ -229,9 +233,10 @@ def load_from_kafka(
                         report.dead_lettered += 1
             if polled:
                 report.read += sum(len(m) for m in polled.values())
-                n = sink.load(records)
+                n = sink.load(records, rows)
                 report.loaded += n
                 report.duplicates += len(records) - n
+                report.outputs += sum(len(r) for r in rows.values())
                 if dlq is not None:
                     dlq.flush()
                 consumer.commit()

@@ -1,0 +1,584 @@
+"""The loader: a page of ledger records into the analysts' tables, in the caller's transaction.
+
+``Loader(con, rules).apply(records)`` writes ``events``, ``dossiers``,
+``handovers``, ``dossier_period_ends`` and ``dossier_facts`` for one page of the
+log on the given DuckDB connection and never commits: ``dossier sink`` and the
+embedded ``dossier process`` each wrap it in their own transaction together with
+their checkpoint. It is idempotent by ledger position: an event whose position
+is not above the last one folded for its dossier is skipped (and ``events`` has
+``position`` as primary key), so a replayed page after a crash changes nothing.
+
+Deadlines are never computed here: every deadline, end and class comes from
+:func:`projections.state.view` (the rule set's supplement mode for the legal
+figures, and the same rule set in ``pause`` mode for the 766 index: the brief's
+"keep both clocks").
+
+"Open within deadline / overdue at the end of the period" needs each dossier's
+state at each month end. The loader keeps a watermark (the latest business
+time it has seen, in ledger order); when the watermark passes the end of a month
+it stores ``view(facts, rules, now=<last instant of that month>)`` for every
+dossier open at that instant (``dossier_period_ends``). An event that arrives
+later than the watermark for a month already closed recomputes that dossier's
+rows for the months it falls in (when the dossier has no event after that month
+end). Memory stays bounded: fact sheets live in ``dossier_facts`` and only an LRU
+cache of them is kept in memory.
+
+If the caller rolls its transaction back after ``apply`` returned, it must call
+:meth:`Loader.reset` (the cache would otherwise hold folds that were not kept).
+``apply`` resets itself when it raises.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator
+from dataclasses import replace
+from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+import orjson
+
+from analytics.schema import DOSSIER_COLUMNS, HANDOVER_COLUMNS, PERIOD_END_COLUMNS, ensure_schema
+from ledger.events import Recorded
+from ledger.rules import RuleBook
+from projections.control_sheet import rows as control_rows
+from projections.state import Facts, calendar, end_of, evolve_into, rule_set, view
+
+if TYPE_CHECKING:
+    import duckdb
+    import pyarrow as pa
+
+_ONE_US = timedelta(microseconds=1)
+_CHUNK = 20_000
+
+_EVENT_INSERT = (
+    "INSERT OR IGNORE INTO events SELECT position, event_id, dossier_id, type, "
+    "CAST(occurred_at AS TIMESTAMPTZ), CAST(recorded_at AS TIMESTAMPTZ), "
+    "CAST(appended_at AS TIMESTAMPTZ), actor_id, actor_role, agency, CAST(data AS JSON), "
+    "hash, prev_hash FROM loader_events"
+)
+
+_INSTANTS = {c for c, t in DOSSIER_COLUMNS.items() if t.startswith("TIMESTAMPTZ")}
+_LOCALS = {"received_local": "received_at", "ended_local": "ended_at"}
+_LOCALS |= {"original_due_local": "original_due_at", "due_766_local": "due_766_at"}
+
+
+def _select(columns: dict[str, str], source: str) -> str:
+    """``SELECT`` of ``columns`` from an Arrow batch of strings: instants cast, local
+    wall times derived in the row's time zone (``tz``)."""
+    out = []
+    for c, t in columns.items():
+        if c in _LOCALS:
+            out.append(f"timezone(tz, CAST({_LOCALS[c]} AS TIMESTAMPTZ))")
+        elif t.startswith("TIMESTAMPTZ"):
+            out.append(f"CAST({c} AS TIMESTAMPTZ)")
+        elif t.startswith("DATE"):
+            out.append(f"CAST({c} AS DATE)")
+        else:
+            out.append(c)
+    return f"SELECT {', '.join(out)} FROM {source}"
+
+
+_DOSSIER_INSERT = "INSERT OR REPLACE INTO dossiers " + _select(DOSSIER_COLUMNS, "loader_dossiers")
+_HANDOVER_INSERT = "INSERT INTO handovers " + _select(HANDOVER_COLUMNS, "loader_handovers")
+_PERIOD_INSERT = "INSERT OR REPLACE INTO dossier_period_ends " + _select(
+    PERIOD_END_COLUMNS, "loader_periods"
+)
+
+
+def pause_book(rules: RuleBook) -> RuleBook:
+    """``rules`` with every rule set in the 766 ``pause`` mode (ids kept for lookups).
+
+    The copies get their own ids (``<id>#766``) so the clock's calendar cache keeps
+    one calendar per copy instead of swapping between equal-looking rule sets.
+    """
+    copies = {r.id: replace(r, id=f"{r.id}#766", supplement_mode="pause") for r in rules.rule_sets}
+    book = RuleBook(tuple(copies.values()))
+    object.__setattr__(book, "_by_id", {**copies, **{c.id: c for c in copies.values()}})
+    return book
+
+
+def month_start(d: date) -> date:
+    return d.replace(day=1)
+
+
+def next_month(d: date) -> date:
+    return date(d.year + (d.month == 12), d.month % 12 + 1, 1)
+
+
+def month_end_instant(first_day: date, tz: ZoneInfo) -> datetime:
+    """The last instant of the month beginning ``first_day`` (local), where reports stand."""
+    return datetime.combine(next_month(first_day), datetime.min.time(), tz) - _ONE_US
+
+
+class Loader:
+    """Writes the analysts' tables for pages of ledger records (see the module docstring)."""
+
+    def __init__(
+        self, con: duckdb.DuckDBPyConnection, rules: RuleBook, *, cache_size: int = 100_000
+    ) -> None:
+        self.con = con
+        self.rules = rules
+        self.rules_766 = pause_book(rules)
+        self.tz = ZoneInfo(rules.latest.timezone)
+        self.cache_size = cache_size
+        self._cache: OrderedDict[str, Facts] = OrderedDict()
+        self._watermark: datetime | None = None
+        self._state_loaded = False
+        self._waiting: dict[str, Facts] = {}
+        ensure_schema(con)
+
+    def reset(self) -> None:
+        """Forget what is held in memory (after the caller's transaction rolled back)."""
+        self._cache.clear()
+        self._state_loaded = False
+        self._watermark = None
+        self._waiting = {}
+
+    @property
+    def watermark(self) -> datetime | None:
+        self._load_state()
+        return self._watermark
+
+    def apply(self, records: Iterable[Recorded]) -> int:
+        """Write one page of records; return how many events were new. No commit."""
+        try:
+            return self._apply(records)
+        except BaseException:
+            self.reset()
+            raise
+
+    # --- the page ------------------------------------------------------------
+
+    def _apply(self, records: Iterable[Recorded]) -> int:
+        seen: set[int] = set()
+        recs = []
+        for r in records:
+            if r.position not in seen:
+                seen.add(r.position)
+                recs.append(r)
+        if not recs:
+            return 0
+        recs.sort(key=lambda r: r.position)
+        self._load_state()
+        inserted = self._insert_events(recs)
+        facts = self._facts({r.envelope["dossier_id"] for r in recs})
+        touched: dict[str, Facts] = {}
+        periods: dict[tuple[str, date], dict[str, Any] | None] = {}
+        late: dict[str, date] = {}
+        wm = self._watermark
+        for rec in recs:
+            env = rec.envelope
+            did = env["dossier_id"]
+            f = facts.get(did)
+            if f is None:
+                f = facts[did] = {}
+            elif rec.position <= f["last_position"]:
+                continue  # already folded: a replayed record
+            occ = datetime.fromisoformat(env["occurred_at"])
+            if wm is None:
+                wm = occ
+            elif occ > wm:
+                first = month_start(wm.astimezone(self.tz).date())
+                upto = month_start(occ.astimezone(self.tz).date())
+                while first < upto:  # the watermark passes the end of month ``first``
+                    self._close_month(first, facts, periods)
+                    first = next_month(first)
+                wm = occ
+            else:
+                occ_month = month_start(occ.astimezone(self.tz).date())
+                if occ_month < month_start(wm.astimezone(self.tz).date()):
+                    late[did] = min(late.get(did, occ_month), occ_month)
+            evolve_into(f, rec.position, env)
+            if env["type"] == "DossierReceived":
+                applicant = env["data"].get("applicant") or {}
+                f["applicant"] = applicant.get("pseudonym")
+            touched[did] = f
+        if late:
+            self._late(late, facts, wm, periods)
+        if wm is not None:
+            self._open_month(wm, touched, periods)
+        self._watermark = wm
+        self._write(touched, periods, recs[-1].position)
+        for did, f in touched.items():
+            self._remember(did, f)
+        return inserted
+
+    # --- state and facts --------------------------------------------------------
+
+    def _load_state(self) -> None:
+        if self._state_loaded:
+            return
+        row = self.con.execute(
+            "SELECT value FROM analytics_state WHERE key = 'watermark'"
+        ).fetchone()
+        self._watermark = datetime.fromisoformat(row[0]) if row else None
+        self._state_loaded = True
+
+    def _remember(self, did: str, f: Facts) -> None:
+        cache = self._cache
+        cache[did] = f
+        cache.move_to_end(did)
+        while len(cache) > self.cache_size:
+            cache.popitem(last=False)
+
+    def _facts(self, ids: Iterable[str]) -> dict[str, Facts]:
+        """The fact sheets of ``ids`` (from the cache, else ``dossier_facts``)."""
+        out: dict[str, Facts] = {}
+        missing = []
+        for did in ids:
+            f = self._cache.get(did)
+            if f is None:
+                missing.append(did)
+            else:
+                out[did] = f
+        for chunk in _chunks(missing, _CHUNK):
+            import pyarrow as pa
+
+            self.con.register("loader_ids", pa.table({"dossier_id": pa.array(chunk, pa.string())}))
+            rows = self.con.execute(
+                "SELECT f.dossier_id, f.facts FROM dossier_facts f "
+                "JOIN loader_ids USING (dossier_id)"
+            ).fetchall()
+            self.con.unregister("loader_ids")
+            for did, text in rows:
+                out[did] = orjson.loads(text)
+        return out
+
+    # --- month ends -------------------------------------------------------------
+
+    def _period_row(self, f: Facts, month: date, now: datetime) -> dict[str, Any]:
+        v = view(f, self.rules, now)
+        v7 = view(f, self.rules_766, now)
+        return {
+            "dossier_id": f["dossier_id"],
+            "month_end": (next_month(month) - timedelta(days=1)).isoformat(),
+            "on_time": v["on_time"],
+            "on_time_766": v7["on_time"],
+            "original_due_at": v["original_due_at"],
+            "awaiting_supplement": v["awaiting_supplement"],
+        }
+
+    def _close_month(
+        self,
+        month: date,
+        facts: dict[str, Facts],
+        periods: dict[tuple[str, date], dict[str, Any] | None],
+    ) -> None:
+        """Store the state at the end of ``month`` of every dossier open then."""
+        now = month_end_instant(month, self.tz)
+        rows = self.con.execute("SELECT dossier_id FROM dossiers WHERE ended_at IS NULL").fetchall()
+        others = [d for (d,) in rows if d not in facts]
+        for did, f in facts.items():
+            self._period_at(did, f, month, now, periods)
+        for chunk in _chunks(others, _CHUNK):
+            for did, f in self._facts(chunk).items():
+                self._period_at(did, f, month, now, periods)
+
+    def _period_at(
+        self,
+        did: str,
+        f: Facts,
+        month: date,
+        now: datetime,
+        periods: dict[tuple[str, date], dict[str, Any] | None],
+    ) -> None:
+        if not f or end_of(f) is not None:
+            return
+        if datetime.fromisoformat(f["received_at"]) > now:
+            return
+        periods[(did, month)] = self._period_row(f, month, now)
+        if _waiting(f):
+            self._waiting[did] = f
+
+    def _open_month(
+        self,
+        wm: datetime,
+        touched: dict[str, Facts],
+        periods: dict[tuple[str, date], dict[str, Any] | None],
+    ) -> None:
+        """Rows for the month still running, for dossiers with a clock stopped by an open
+        wait (their class at the month end depends on how long the wait lasts, which
+        SQL cannot compare); every other open dossier's class there is a comparison of
+        its stored deadline with the month's last instant (see ``analytics.views``)."""
+        month = month_start(wm.astimezone(self.tz).date())
+        now = month_end_instant(month, self.tz)
+        for did, f in {**self._waiting, **touched}.items():
+            if f and end_of(f) is None and _waiting(f):
+                periods[(did, month)] = self._period_row(f, month, now)
+            elif (did, month) not in periods:
+                periods[(did, month)] = None
+        self._waiting = {}
+
+    def _late(
+        self,
+        late: dict[str, date],
+        facts: dict[str, Facts],
+        wm: datetime,
+        periods: dict[tuple[str, date], dict[str, Any] | None],
+    ) -> None:
+        """Recompute the month ends a late event falls before (closed months only)."""
+        open_month = month_start(wm.astimezone(self.tz).date())
+        for did, month in late.items():
+            f = facts[did]
+            last = datetime.fromisoformat(f["last_occurred_at"])
+            while month < open_month:
+                now = month_end_instant(month, self.tz)
+                if last <= now:  # the fold holds exactly the events up to ``now``
+                    end = end_of(f)
+                    received = datetime.fromisoformat(f["received_at"])
+                    if end is None and received <= now:
+                        periods[(did, month)] = self._period_row(f, month, now)
+                    else:
+                        periods[(did, month)] = None
+                month = next_month(month)
+
+    # --- writing ------------------------------------------------------------------
+
+    def _insert_events(self, recs: list[Recorded]) -> int:
+        import pyarrow as pa
+
+        cols: dict[str, list[Any]] = {
+            c: []
+            for c in (
+                "position",
+                "event_id",
+                "dossier_id",
+                "type",
+                "occurred_at",
+                "recorded_at",
+                "appended_at",
+                "actor_id",
+                "actor_role",
+                "agency",
+                "data",
+                "hash",
+                "prev_hash",
+            )
+        }
+        for rec in recs:
+            env = rec.envelope
+            actor = env.get("actor") or {}
+            data = env.get("data")
+            if isinstance(data, dict) and isinstance(data.get("applicant"), dict):
+                # Only the pseudonym: the sealed block never reaches DuckDB.
+                data = {**data, "applicant": {"pseudonym": data["applicant"].get("pseudonym")}}
+            cols["position"].append(rec.position)
+            cols["event_id"].append(env["event_id"])
+            cols["dossier_id"].append(env["dossier_id"])
+            cols["type"].append(env["type"])
+            cols["occurred_at"].append(env["occurred_at"])
+            cols["recorded_at"].append(env.get("recorded_at"))
+            cols["appended_at"].append(env.get("appended_at"))
+            cols["actor_id"].append(actor.get("id"))
+            cols["actor_role"].append(actor.get("role"))
+            cols["agency"].append(actor.get("agency"))
+            cols["data"].append(orjson.dumps(data).decode())
+            cols["hash"].append(env.get("hash"))
+            cols["prev_hash"].append(env.get("prev_hash"))
+        batch = pa.table(
+            {
+                c: pa.array(v, type=pa.int64() if c == "position" else pa.string())
+                for c, v in cols.items()
+            }
+        )
+        self.con.register("loader_events", batch)
+        try:
+            (n,) = self.con.execute(_EVENT_INSERT).fetchone()
+        finally:
+            self.con.unregister("loader_events")
+        return int(n)
+
+    def _dossier_row(self, f: Facts) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        rules = self.rules
+        v = view(f, rules)
+        v7 = view(f, self.rules_766)
+        rs = rule_set(rules, f)
+        late_days = None
+        if v["ended_at"] is not None and v["on_time"] == "LATE":
+            day_s = calendar(rules, f).working_day_length.total_seconds()
+            late_days = round(max(-v["working_left_s"], 0) / day_s, 3)
+        handling = None
+        for h in f["handovers"]:
+            if h["step"] == "appraisal" and h["to_official"]:
+                handling = h["to_official"]
+        end_kind = None
+        if v["ended_at"] is not None:
+            end_kind = next(
+                k
+                for k, key in (
+                    ("result", "result_at"),
+                    ("returned", "returned_at"),
+                    ("withdrawn", "withdrawn_at"),
+                )
+                if f.get(key) is not None
+            )
+        allowance = v["allowance"]
+        row = {
+            "dossier_id": v["dossier_id"],
+            "applicant": f.get("applicant"),
+            "procedure_code": v["procedure_code"],
+            "procedure_version": v["procedure_version"],
+            "agency": v["agency"],
+            "lead_agency": f.get("lead_agency"),
+            "channel": v["channel"],
+            "rule_set": v["rule_set"],
+            "supplement_mode": v["supplement_mode"],
+            "granularity": rs.granularity,
+            "status": v["status"],
+            "received_at": v["received_at"],
+            "ended_at": v["ended_at"],
+            "end_kind": end_kind,
+            "result": v["result"],
+            "allowance_value": allowance.get("value"),
+            "allowance_unit": allowance.get("unit"),
+            "appointment_at": v["appointment_at"],
+            "computed_due_at": v["computed_due_at"],
+            "original_due_at": v["original_due_at"],
+            "current_due_at": v["current_due_at"],
+            "due_766_at": v7["original_due_at"],
+            "on_time": v["on_time"],
+            "on_time_766": v7["on_time"],
+            "late_working_days": late_days,
+            "awaiting_supplement": v["awaiting_supplement"],
+            "supplement_requests": v["supplement_requests"],
+            "apologies": v["apologies"],
+            "handovers": v["handovers"],
+            "events": v["events"],
+            "holder": v["holder"],
+            "holder_agency": v["holder_agency"],
+            "step": v["step"],
+            "handling_official": handling or v["holder"],
+            "working_used_s": v["working_used_s"],
+            "last_position": v["last_position"],
+            "last_occurred_at": v["last_occurred_at"],
+            "tz": rs.timezone,
+        }
+        hrows = []
+        for h in control_rows(f, rules, dossier_due=v["original_due_at"]):
+            budget = h["budget"] or {}
+            hrows.append(
+                {
+                    "dossier_id": v["dossier_id"],
+                    "seq": h["seq"],
+                    "position": h["position"],
+                    "event_id": h["event_id"],
+                    "handed_at": h["handed_at"],
+                    "from_official": h["from_official"],
+                    "from_agency": h["from_agency"],
+                    "to_official": h["to_official"],
+                    "to_agency": h["to_agency"],
+                    "step": h["step"],
+                    "budget_value": budget.get("value"),
+                    "budget_unit": budget.get("unit"),
+                    "acknowledged": h["acknowledged"],
+                    "step_deadline": h["step_deadline"],
+                    "step_ended_at": h["step_ended_at"],
+                    "step_working_s": h["step_working_s"],
+                    "result": h["result"],
+                    "note": h["note"] or None,
+                }
+            )
+        return row, hrows
+
+    def _write(
+        self,
+        touched: dict[str, Facts],
+        periods: dict[tuple[str, date], dict[str, Any] | None],
+        position: int,
+    ) -> None:
+        con = self.con
+        dossiers: list[dict[str, Any]] = []
+        handovers: list[dict[str, Any]] = []
+        for f in touched.values():
+            row, hrows = self._dossier_row(f)
+            dossiers.append(row)
+            handovers.extend(hrows)
+        if touched:
+            ids = list(touched)
+            facts_batch = _arrow(
+                {"dossier_id": ids, "facts": [orjson.dumps(touched[d]).decode() for d in ids]}
+            )
+            con.register("loader_facts", facts_batch)
+            con.execute("INSERT OR REPLACE INTO dossier_facts SELECT * FROM loader_facts")
+            con.unregister("loader_facts")
+            con.register("loader_dossiers", _arrow(_columns(dossiers)))
+            con.execute(_DOSSIER_INSERT)
+            con.unregister("loader_dossiers")
+            con.register("loader_ids", _arrow({"dossier_id": ids}))
+            con.execute(
+                "DELETE FROM handovers WHERE dossier_id IN (SELECT dossier_id FROM loader_ids)"
+            )
+            con.unregister("loader_ids")
+            if handovers:
+                con.register("loader_handovers", _arrow(_columns(handovers)))
+                con.execute(_HANDOVER_INSERT)
+                con.unregister("loader_handovers")
+        gone = [(d, m) for (d, m), r in periods.items() if r is None]
+        kept = [r for r in periods.values() if r is not None]
+        if gone:
+            con.register(
+                "loader_gone",
+                _arrow(
+                    {
+                        "dossier_id": [d for d, _ in gone],
+                        "month_end": [
+                            (next_month(m) - timedelta(days=1)).isoformat() for _, m in gone
+                        ],
+                    }
+                ),
+            )
+            con.execute(
+                "DELETE FROM dossier_period_ends USING loader_gone g "
+                "WHERE dossier_period_ends.dossier_id = g.dossier_id "
+                "AND dossier_period_ends.month_end = CAST(g.month_end AS DATE)"
+            )
+            con.unregister("loader_gone")
+        if kept:
+            con.register("loader_periods", _arrow(_columns(kept)))
+            con.execute(_PERIOD_INSERT)
+            con.unregister("loader_periods")
+        state = [("position", str(position))]
+        if self._watermark is not None:
+            local = self._watermark.astimezone(self.tz).replace(tzinfo=None)
+            state += [("watermark", self._watermark.isoformat())]
+            state += [("watermark_local", local.isoformat()), ("timezone", self.tz.key)]
+        con.executemany("INSERT OR REPLACE INTO analytics_state VALUES (?, ?)", state)
+
+
+def _waiting(f: Facts) -> bool:
+    """Whether a supplement wait or a clock pause is open (the clock stands still)."""
+    return any(e[1] is None for e in f["supplements"]) or any(p[1] is None for p in f["pauses"])
+
+
+def _columns(rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
+    keys = rows[0].keys()
+    return {k: [r[k] for r in rows] for k in keys}
+
+
+_INT_COLS = {"position", "seq", "supplement_requests", "apologies", "handovers", "events"}
+_INT_COLS |= {"working_used_s", "last_position", "step_working_s"}
+_FLOAT_COLS = {"allowance_value", "budget_value", "late_working_days"}
+_BOOL_COLS = {"awaiting_supplement", "acknowledged"}
+
+
+def _arrow(cols: dict[str, list[Any]]) -> pa.Table:
+    import pyarrow as pa
+
+    out = {}
+    for c, v in cols.items():
+        if c in _INT_COLS:
+            out[c] = pa.array(v, pa.int64())
+        elif c in _FLOAT_COLS:
+            out[c] = pa.array(v, pa.float64())
+        elif c in _BOOL_COLS:
+            out[c] = pa.array(v, pa.bool_())
+        else:
+            out[c] = pa.array(v, pa.string())
+    return pa.table(out)
+
+
+def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
