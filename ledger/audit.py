@@ -9,9 +9,12 @@ and later re-prove a Merkle root over the log up to a position.
 
 from __future__ import annotations
 
+import json
+import os
 import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -227,19 +230,38 @@ def issue_digest(ledger: DossierLedger, upto: int | None = None) -> dict[str, An
 
     Streams the log once, holding only the Merkle frontier (a few KB).
     """
-    frontier = MerkleFrontier()
-    with snapshot(ledger) as snap:
-        latest = snap.max_position()
-        upto = latest if upto is None else min(upto, latest)  # never vouch for the future
-        for _, h in snap.hashes(upto):
-            frontier.add(h)
-    return {
-        "algorithm": DIGEST_ALGORITHM,
-        "position": upto,
-        "events": frontier.size,
-        "root": frontier.root(),
-        "issued_at": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
+    return RunningDigest().advance(ledger, upto)
+
+
+class RunningDigest:
+    """A digest kept up to date as the log grows: each call reads only new events.
+
+    The relay issues one every hour; re-reading the whole log each time would
+    cost O(log size) per digest, this costs O(events since the last one).
+    """
+
+    def __init__(self) -> None:
+        self.frontier = MerkleFrontier()
+        self.position = 0
+
+    def advance(self, ledger: DossierLedger, upto: int | None = None) -> dict[str, Any]:
+        with snapshot(ledger) as snap:
+            latest = snap.max_position()
+            upto = latest if upto is None else min(upto, latest)  # never vouch for the future
+            if upto < self.position:
+                raise ValueError(f"digest already at position {self.position}, asked {upto}")
+            if upto > self.position:
+                for position, h in snap.hashes(upto, after=self.position):
+                    self.frontier.add(h)
+                    self.position = position
+                self.position = upto
+        return {
+            "algorithm": DIGEST_ALGORITHM,
+            "position": upto,
+            "events": self.frontier.size,
+            "root": self.frontier.root(),
+            "issued_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
 
 
 def validate_digest(digest: Any) -> dict[str, Any]:
@@ -358,3 +380,46 @@ def _settle(result: SeriesResult, digest: dict[str, Any], frontier: MerkleFronti
         result.problems.extend(problems)
     else:
         result.held.append(digest)
+
+
+# --- signed digests on disk ------------------------------------------------------
+
+
+def digest_file_name(digest: dict[str, Any]) -> str:
+    """``digest-<position>-<issued_at>.json``: sorts by position, never overwrites."""
+    stamp = str(digest.get("issued_at", "")).replace(":", "").replace("+", "Z")[:17]
+    return f"digest-{digest['position']:012d}-{stamp}.json"
+
+
+def write_digest(digest: dict[str, Any], out_dir: Path) -> Path:
+    """Write one digest file atomically into ``out_dir``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / digest_file_name(digest)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(digest, sort_keys=True) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def issue_signed_digest(
+    ledger: DossierLedger, out_dir: Path, key_path: Path, upto: int | None = None
+) -> Path:
+    """Issue a digest up to ``upto`` (default: the latest), sign it, write it to ``out_dir``."""
+    from ledger.signing import sign_digest
+
+    return write_digest(sign_digest(issue_digest(ledger, upto), key_path), out_dir)
+
+
+def load_digests(directory: Path) -> list[tuple[Path, dict[str, Any]]]:
+    """Every ``*.json`` digest in a folder, validated, by position (ValueError names the file)."""
+    if not directory.is_dir():
+        raise ValueError(f"{directory}: not a folder of digests")
+    out = []
+    for path in sorted(directory.glob("*.json")):
+        try:
+            out.append((path, validate_digest(json.loads(path.read_text(encoding="utf-8")))))
+        except (ValueError, UnicodeDecodeError) as e:
+            raise ValueError(f"{path}: not a digest: {e}") from None
+    if not out:
+        raise ValueError(f"{directory}: no digest files (*.json)")
+    return sorted(out, key=lambda pd: pd[1]["position"])

@@ -220,7 +220,7 @@ def verify(
             digest = json.loads(digest_file.read_text(encoding="utf-8"))
         except (ValueError, UnicodeDecodeError) as e:
             raise click.ClickException(f"{digest_file}: not a digest: {e}") from None
-        from ledger.witness import check_signature
+        from ledger.trust_cli import check_signature
 
         check_signature(digest, digest_file, public_key)
     try:
@@ -238,7 +238,7 @@ def verify(
         except ValueError as e:
             raise click.ClickException(f"{digest_file}: {e}") from None
     if digests_dir or against_kafka:
-        from ledger.witness import witness_checks
+        from ledger.trust_cli import witness_checks
 
         problems += witness_checks(
             ledger, settings, digests_dir, public_key, against_kafka, bootstrap
@@ -286,7 +286,7 @@ def digest(position: int | None, out: Path | None, sign: bool, settings: Setting
 
     d = issue_digest(open_ledger(settings), position)
     if sign:
-        from ledger.witness import sign_or_fail
+        from ledger.trust_cli import sign_or_fail
 
         d = sign_or_fail(d, settings)
     text = json.dumps(d, sort_keys=True)
@@ -332,12 +332,12 @@ def forget(pseudonym: str, settings: Settings) -> None:
 def _add_extension_commands() -> None:
     """Commands defined next to the part they front (relay, projections, ...)."""
     from analytics import cli as analytics_cli
-    from ledger import keys_cli, relay_cli
+    from ledger import relay_cli, trust_cli
     from ledger.eventlog import cli as eventlog_cli
     from projections import cli as projections_cli
     from streams import cli as streams_cli
 
-    for module in (relay_cli, keys_cli, projections_cli, analytics_cli, streams_cli, eventlog_cli):
+    for module in (relay_cli, trust_cli, projections_cli, analytics_cli, streams_cli, eventlog_cli):
         for command in module.COMMANDS:
             main.add_command(command)
 

@@ -13,16 +13,19 @@ roots (the CLI commands, the benchmarks, the tests).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+import os
+import time
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
+import click
 import orjson
 
 from ledger import topics
 from ledger.events import Recorded
 
 if TYPE_CHECKING:
-    from kafka import KafkaAdminClient, KafkaProducer
+    from kafka import KafkaAdminClient
 
 HEADER_TYPE = "type"
 HEADER_SCHEMA_VERSION = "schema_version"
@@ -39,13 +42,54 @@ PRODUCER_DEFAULTS: dict[str, Any] = {
     "retries": 2**31 - 1,
     "delivery_timeout_ms": 120_000,
     "request_timeout_ms": 30_000,
+    "allow_auto_create_topics": False,
 }
 """At-least-once, ordered per partition: acks from every in-sync replica, and
 idempotent sends so a retried batch is neither duplicated nor reordered by the broker."""
 
+CONFLUENT_DEFAULTS: dict[str, Any] = {
+    "acks": "all",
+    "enable.idempotence": True,  # implies max.in.flight <= 5 and ordered retries
+    "linger.ms": 20,
+    "batch.size": 1_000_000,
+    # No compression: kafka-python and aiokafka consumers would need the lz4 package,
+    # and on the measured broker it gained little (bench/relay.py).
+    "compression.type": "none",
+    "message.timeout.ms": 120_000,
+    "queue.buffering.max.messages": 500_000,
+    # The Java client's partitioner (murmur2 of the key), as kafka-python uses:
+    # a dossier lands in the same partition whichever client published it.
+    "partitioner": "murmur2_random",
+    "allow.auto.create.topics": False,
+}
+"""The same guarantee through librdkafka, the client the relay uses by default."""
+
+CLIENTS = ("confluent", "kafka-python")
+DEFAULT_CLIENT = "confluent"
+"""Measured on the test broker (bench/relay.py): confluent-kafka publishes the
+relay's records about 15x faster than kafka-python, whose pure-Python
+producer tops out near 9,000 records/s, under the ingest rate."""
+
+_CONFLUENT_NAMES = {
+    "linger_ms": "linger.ms",
+    "max_request_size": "message.max.bytes",
+    "batch_size": "batch.size",
+    "compression_type": "compression.type",
+    "acks": "acks",
+    "enable_idempotence": "enable.idempotence",
+}
+
 
 class KafkaConfigError(ValueError):
     """No bootstrap servers were configured."""
+
+
+class TopicError(click.ClickException):
+    """A topic is missing or has another partition count than configured.
+
+    A :class:`click.ClickException`, so any command that meets it (relay,
+    project, sink, workers) stops with this one-line message and exit status 1.
+    """
 
 
 def require_bootstrap(bootstrap: str | None) -> str:
@@ -56,19 +100,157 @@ def require_bootstrap(bootstrap: str | None) -> str:
     return bootstrap
 
 
-def make_producer(bootstrap: str, **overrides: Any) -> KafkaProducer:
-    """A kafka-python producer with the relay's delivery settings (overridable)."""
-    from kafka import KafkaProducer
+def configured_partitions() -> int:
+    """Partitions of the keyed topics: ``DOSSIER_KAFKA_PARTITIONS``, else 12."""
+    raw = os.environ.get("DOSSIER_KAFKA_PARTITIONS") or ""
+    if not raw:
+        return topics.DEFAULT_PARTITIONS
+    if not raw.isdigit() or int(raw) < 1:
+        raise KafkaConfigError(f"DOSSIER_KAFKA_PARTITIONS must be a positive integer, got {raw!r}")
+    return int(raw)
 
-    config = {**PRODUCER_DEFAULTS, **overrides}
-    try:
-        return KafkaProducer(bootstrap_servers=bootstrap.split(","), **config)
-    except Exception as e:  # an old broker without idempotence support
-        if not config.get("enable_idempotence") or "idempot" not in str(e).lower():
-            raise
-        return KafkaProducer(
-            bootstrap_servers=bootstrap.split(","), **{**config, "enable_idempotence": False}
-        )
+
+def expected_partitions(name: str, partitions: int) -> int:
+    """What ``name`` must have when the keyed topics have ``partitions``."""
+    return topics.FIXED_PARTITIONS.get(name, partitions)
+
+
+# --- producers -----------------------------------------------------------------
+
+
+class Publisher(Protocol):
+    """Sends a page of records and says how much of it the broker acknowledged."""
+
+    client: str
+
+    def send(self, topic: str, messages: Sequence[Message]) -> Any:
+        """Start sending; returns a ticket for :meth:`wait`."""
+
+    def wait(self, ticket: Any, timeout: float) -> tuple[int, str | None]:
+        """(length of the acknowledged prefix, why the next record failed or None)."""
+
+    def close(self, timeout: float = 10.0) -> None: ...
+
+
+Message = tuple[bytes, bytes, list[tuple[str, bytes]]]
+
+
+class ConfluentPublisher:
+    """librdkafka (confluent-kafka): sends in its own threads, acks by callback."""
+
+    client = "confluent"
+
+    def __init__(self, bootstrap: str, **overrides: Any) -> None:
+        from confluent_kafka import Producer
+
+        config = dict(CONFLUENT_DEFAULTS)
+        for key, value in overrides.items():
+            config[_CONFLUENT_NAMES.get(key, key)] = value
+        self.producer = Producer({"bootstrap.servers": bootstrap, **config})
+
+    def send(self, topic: str, messages: Sequence[Message]) -> Any:
+        from confluent_kafka import KafkaException
+
+        acks: list[str | None] = [None] * len(messages)
+        done = [0]
+
+        def on_delivery(i: int) -> Any:
+            def cb(err: Any, msg: Any) -> None:
+                acks[i] = "ok" if err is None else str(err)
+                done[0] += 1
+
+            return cb
+
+        produce, poll = self.producer.produce, self.producer.poll
+        refused: tuple[int, str] | None = None
+        for i, (key, value, headers) in enumerate(messages):
+            while True:
+                try:
+                    produce(topic, value, key, headers=headers, on_delivery=on_delivery(i))
+                    break
+                except BufferError:  # local queue full: let deliveries drain
+                    poll(0.05)
+                except KafkaException as e:  # refused before sending (e.g. too large)
+                    refused = (i, str(e.args[0] if e.args else e))
+                    break
+            if refused:
+                break
+            if i % 1000 == 999:
+                poll(0)
+        sent = refused[0] if refused else len(messages)
+        return acks, done, sent, refused
+
+    def wait(self, ticket: Any, timeout: float) -> tuple[int, str | None]:
+        acks, done, sent, refused = ticket
+        deadline = time.monotonic() + timeout
+        while done[0] < sent and time.monotonic() < deadline:
+            self.producer.poll(0.05)
+        for i in range(sent):
+            if acks[i] != "ok":
+                return i, acks[i] or "no acknowledgement in time"
+        return sent, (refused[1] if refused else None)
+
+    def close(self, timeout: float = 10.0) -> None:
+        self.producer.flush(timeout)
+
+
+class KafkaPythonPublisher:
+    """kafka-python: pure Python, slower; kept for comparison and as a fallback."""
+
+    client = "kafka-python"
+
+    def __init__(self, bootstrap: str, **overrides: Any) -> None:
+        from kafka import KafkaProducer
+
+        config = {**PRODUCER_DEFAULTS, **overrides}
+        servers = bootstrap.split(",")
+        try:
+            self.producer = KafkaProducer(bootstrap_servers=servers, **config)
+        except Exception as e:  # an old broker without idempotence support
+            if not config.get("enable_idempotence") or "idempot" not in str(e).lower():
+                raise
+            config["enable_idempotence"] = False
+            self.producer = KafkaProducer(bootstrap_servers=servers, **config)
+
+    def send(self, topic: str, messages: Sequence[Message]) -> Any:
+        from kafka.errors import KafkaError
+
+        futures, refused = [], None
+        for key, value, headers in messages:
+            try:
+                futures.append(self.producer.send(topic, key=key, value=value, headers=headers))
+            except KafkaError as e:  # refused before sending (e.g. too large)
+                refused = str(e)
+                break
+        return futures, refused
+
+    def wait(self, ticket: Any, timeout: float) -> tuple[int, str | None]:
+        futures, refused = ticket
+        self.producer.flush(timeout=timeout)
+        for i, fut in enumerate(futures):
+            if not fut.is_done or fut.failed():
+                return i, str(fut.exception) if fut.is_done else "no acknowledgement in time"
+        return len(futures), refused
+
+    def close(self, timeout: float = 10.0) -> None:
+        self.producer.close(timeout=timeout)
+
+
+def make_producer(bootstrap: str, client: str | None = None, **overrides: Any) -> Publisher:
+    """A publisher with the relay's delivery settings (overridable).
+
+    ``client``: ``confluent`` (default) or ``kafka-python``; overrides use
+    kafka-python's names (``linger_ms``, ``max_request_size``...) or librdkafka's.
+    """
+    client = client or os.environ.get("DOSSIER_KAFKA_CLIENT") or DEFAULT_CLIENT
+    if client == "confluent":
+        return ConfluentPublisher(bootstrap, **overrides)
+    if client == "kafka-python":
+        return KafkaPythonPublisher(bootstrap, **overrides)
+    raise KafkaConfigError(f"unknown Kafka client {client!r}: choose one of {', '.join(CLIENTS)}")
+
+
+# --- topics --------------------------------------------------------------------
 
 
 def make_admin(bootstrap: str) -> KafkaAdminClient:
@@ -84,49 +266,108 @@ def ensure_topics(
     replication_factor: int = 1,
     names: Iterable[str] = topics.ALL,
 ) -> dict[str, str]:
-    """Create the project's topics that are missing; return ``{name: created|exists}``.
+    """Create the project's topics that are missing.
 
-    Idempotent: a topic that already exists is left as it is (its partition
-    count is not changed, since that would move keys between partitions).
+    Returns ``{name: created|exists|mismatch}``: ``mismatch`` when the topic
+    exists with another partition count than asked for. An existing topic is
+    never changed (repartitioning would move dossiers between partitions).
+    The witness topics keep their records forever (``retention.ms=-1``).
     """
     from kafka.admin import NewTopic
     from kafka.errors import TopicAlreadyExistsError
 
+    names = list(names)
     admin = make_admin(bootstrap)
     try:
-        existing = set(admin.list_topics())
+        existing = _describe(admin, names)
         result: dict[str, str] = {}
         for name in names:
-            if name in existing:
-                result[name] = "exists"
-                continue
-            try:
-                admin.create_topics(
-                    [
-                        NewTopic(
-                            name, num_partitions=partitions, replication_factor=replication_factor
-                        )
-                    ]
-                )
-                result[name] = "created"
-            except TopicAlreadyExistsError:  # created meanwhile by another init
-                result[name] = "exists"
+            want = expected_partitions(name, partitions)
+            if name not in existing:
+                configs = topics.WITNESS_CONFIGS if name in topics.WITNESSES else {}
+                try:
+                    admin.create_topics(
+                        [
+                            NewTopic(
+                                name,
+                                num_partitions=want,
+                                replication_factor=replication_factor,
+                                topic_configs=configs,
+                            )
+                        ]
+                    )
+                    result[name] = "created"
+                    continue
+                except TopicAlreadyExistsError:  # created meanwhile by another init
+                    existing.update(_describe(admin, [name]))
+            result[name] = "exists" if existing.get(name) == want else "mismatch"
         return result
     finally:
         admin.close()
+
+
+def _describe(admin: KafkaAdminClient, names: list[str]) -> dict[str, int]:
+    """Partition count per existing topic (a metadata request that creates nothing)."""
+    out: dict[str, int] = {}
+    for meta in admin.describe_topics(names):
+        if meta.get("error_code", 0) == 0 and meta.get("partitions"):
+            out[meta.get("name") or meta.get("topic")] = len(meta["partitions"])
+    return out
 
 
 def partition_counts(bootstrap: str, names: Iterable[str]) -> dict[str, int]:
     """Partitions per topic, as the broker reports them (missing topics omitted)."""
     admin = make_admin(bootstrap)
     try:
-        out: dict[str, int] = {}
-        for meta in admin.describe_topics(list(names)):
-            if meta.get("error_code", 0) == 0 and meta.get("partitions"):
-                out[meta.get("name") or meta.get("topic")] = len(meta["partitions"])
-        return out
+        return _describe(admin, list(names))
     finally:
         admin.close()
+
+
+def require_topics(bootstrap: str, names: Sequence[str], partitions: int | None = None) -> None:
+    """Refuse to start on a missing topic, or one with another partition count.
+
+    Every producer and consumer calls this first: a broker that auto-creates
+    topics would otherwise create ``dossier.events`` with its own default count
+    and workers would silently get fewer partitions than planned. ``partitions``
+    is the configured count of the keyed topics (None: only check existence).
+    """
+    counts = partition_counts(bootstrap, names)
+    missing = [n for n in names if n not in counts]
+    init = f"dossier kafka init --bootstrap {bootstrap}"
+    if partitions is not None:
+        init += f" --partitions {partitions}"
+    if missing:
+        raise TopicError(
+            f"Kafka at {bootstrap}: topic(s) {', '.join(missing)} missing; topics are never "
+            f"created implicitly: run `{init}` first"
+        )
+    if partitions is None:
+        return
+    wrong = {
+        n: c for n, c in counts.items() if n in names and c != expected_partitions(n, partitions)
+    }
+    if wrong:
+        detail = ", ".join(
+            f"{n} has {c} partitions, configured {expected_partitions(n, partitions)}"
+            for n, c in sorted(wrong.items())
+        )
+        raise TopicError(
+            f"Kafka at {bootstrap}: {detail}; never repartition a live topic (dossiers would "
+            "move between partitions): recreate it empty with "
+            f"`{init}`, or set DOSSIER_KAFKA_PARTITIONS to its count"
+        )
+
+
+def require_project_topics(bootstrap: str, names: Sequence[str]) -> None:
+    """:func:`require_topics` as every command calls it: each topic must exist, and
+    the project's own topics must have the configured partition count
+    (``DOSSIER_KAFKA_PARTITIONS``, else 12; ``dossier.digests``: 1)."""
+    names = list(names)
+    require_topics(bootstrap, names)
+    ours = [n for n in names if n in topics.ALL]
+    if ours:
+        require_topics(bootstrap, ours, configured_partitions())
 
 
 # --- serde -------------------------------------------------------------------

@@ -2,9 +2,9 @@
 
 The relay reads the event store's notification log (``ledger.read(after, limit)``)
 page by page from the last position Kafka acknowledged, sends each event with an
-``acks=all``, idempotent kafka-python producer (key = dossier id, so one dossier's
-events stay ordered in one partition), waits for the broker to acknowledge the
-whole page, and only then records the highest position of the acknowledged,
+``acks=all``, idempotent producer (confluent-kafka by default; key = dossier id,
+so one dossier's events stay ordered in one partition), waits for the broker to
+acknowledge the whole page (the next page is already on its way), and only then records the highest position of the acknowledged,
 gap-free prefix as the cursor ``relay`` in the same store
 (``ledger.set_cursor``). After a crash or a restart it resumes from that cursor.
 
@@ -28,16 +28,17 @@ from __future__ import annotations
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ledger import topics
-from ledger.kafka import encode_event
+from ledger.events import Recorded
+from ledger.kafka import Publisher, encode_event
 
 if TYPE_CHECKING:
-    from kafka import KafkaProducer
-
     from ledger.application import DossierLedger
 
 CURSOR = "relay"
@@ -64,17 +65,24 @@ class RelayReport:
 
 
 class Relay:
-    """Publishes the ledger's events to Kafka and keeps the acked position in the store."""
+    """Publishes the ledger's events to Kafka and keeps the acked position in the store.
+
+    Pages are pipelined: page n+1 is read and handed to the producer while page
+    n is still being acknowledged, but the cursor only ever moves over a page
+    whose every record (and every earlier page's) the broker acknowledged.
+    """
 
     def __init__(
         self,
         ledger: DossierLedger,
-        producer: KafkaProducer,
+        producer: Publisher,
         *,
         topic: str = topics.EVENTS,
         cursor: str = CURSOR,
         page: int = PAGE,
         ack_timeout: float = 120.0,
+        in_flight: int = 2,
+        on_acked: Callable[[int], None] | None = None,
     ) -> None:
         self.ledger = ledger
         self.producer = producer
@@ -82,6 +90,9 @@ class Relay:
         self.cursor = cursor
         self.page = page
         self.ack_timeout = ack_timeout
+        self.in_flight = max(1, in_flight)
+        self.on_acked = on_acked
+        """Called with the new cursor after each acknowledged page (e.g. digests)."""
 
     def acknowledged(self) -> int:
         """The last position Kafka acknowledged (0 before the first run)."""
@@ -95,50 +106,51 @@ class Relay:
         batch = self.ledger.read(after, self.page)
         if not batch:
             return 0, after
-        from kafka.errors import KafkaError
+        ticket = self.producer.send(self.topic, [encode_event(r) for r in batch])
+        return len(batch), self._settle(after, batch, ticket)
 
-        send = self.producer.send
-        topic = self.topic
-        futures = []
-        refused: tuple[Any, BaseException] | None = None
-        for rec in batch:
-            key, value, headers = encode_event(rec)
-            try:
-                futures.append(send(topic, key=key, value=value, headers=headers))
-            except KafkaError as e:  # refused before sending (e.g. too large)
-                refused = (rec, e)
-                break
-        self.producer.flush(timeout=self.ack_timeout)
-        acked = after
-        for rec, fut in zip(batch, futures, strict=False):
-            if not fut.is_done or fut.failed():
-                refused = (rec, fut.exception if fut.is_done else "no acknowledgement in time")
-                break
-            acked = rec.position
+    def _settle(self, after: int, batch: list[Recorded], ticket: Any) -> int:
+        """Wait for a page's acks; store the acknowledged gap-free prefix as the cursor."""
+        n, reason = self.producer.wait(ticket, self.ack_timeout)
+        acked = batch[n - 1].position if n else after
         if acked > after:
             self.ledger.set_cursor(self.cursor, acked)
-        if refused is not None:
+            if self.on_acked:
+                self.on_acked(acked)
+        if n < len(batch):
             # Keep the acknowledged prefix; the rest is resent on the next run.
-            rec, reason = refused
+            rec = batch[n]
             raise RelayError(
                 f"position {rec.position} (dossier {rec.dossier_id}) not acknowledged "
-                f"by Kafka: {reason}; cursor left at {acked}"
+                f"by Kafka: {reason or 'refused'}; cursor left at {acked}"
             )
-        return len(batch), acked
+        return acked
 
     def drain(self, on_page: Callable[[RelayReport], None] | None = None) -> RelayReport:
         """Publish everything committed so far, then return (``dossier relay --once``)."""
         report = RelayReport(acknowledged=self.acknowledged())
-        while True:
-            n, acked = self.publish_page(report.acknowledged)
-            if n == 0:
-                break
-            report.published += n
-            report.pages += 1
-            report.acknowledged = acked
-            if on_page:
-                report.position = self.ledger.max_position()
-                on_page(report)
+        pending: deque[tuple[int, list[Recorded], Any]] = deque()
+        sent_upto = report.acknowledged
+        try:
+            while True:
+                batch = self.ledger.read(sent_upto, self.page)
+                if batch:
+                    ticket = self.producer.send(self.topic, [encode_event(r) for r in batch])
+                    pending.append((sent_upto, batch, ticket))
+                    sent_upto = batch[-1].position
+                if not pending:
+                    break
+                if len(pending) >= self.in_flight or not batch:
+                    after, done, ticket = pending.popleft()
+                    report.acknowledged = self._settle(after, done, ticket)
+                    report.published += len(done)
+                    report.pages += 1
+                    if on_page:
+                        report.position = self.ledger.max_position()
+                        on_page(report)
+        finally:
+            for _, _, ticket in pending:  # after a refusal: let the rest finish or fail
+                self.producer.wait(ticket, 5.0)
         report.position = self.ledger.max_position()
         return report
 
@@ -156,9 +168,94 @@ class Relay:
             total.published += report.published
             total.pages += report.pages
             total.acknowledged, total.position = report.acknowledged, report.position
+            if self.on_acked and report.acknowledged:
+                self.on_acked(report.acknowledged)  # lets a due digest go out while idle
             if report.published == 0:
                 stop.wait(poll_interval)
         return total
+
+
+class DigestSchedule:
+    """When the relay issues a signed digest: every ``every`` seconds and at each
+    day's close (the first acknowledgement after midnight, Vietnam time), never
+    twice for the same position. The wall clock is right here: this is an
+    operating schedule, not business time."""
+
+    def __init__(self, every: float = 3600.0, clock: Callable[[], float] = time.time) -> None:
+        self.every = every
+        self.clock = clock
+        self.last_time: float | None = None
+        self.last_position: int | None = None
+
+    def due(self, position: int) -> bool:
+        if position == self.last_position or position <= 0:
+            return False
+        if self.last_time is None:
+            return True
+        now = self.clock()
+        return now - self.last_time >= self.every or _vn_date(now) != _vn_date(self.last_time)
+
+    def issued(self, position: int) -> None:
+        self.last_time, self.last_position = self.clock(), position
+
+
+def _vn_date(t: float) -> Any:
+    from datetime import UTC, datetime, timedelta
+
+    return (datetime.fromtimestamp(t, UTC) + timedelta(hours=7)).date()
+
+
+class DigestIssuer:
+    """Signs a digest of exactly what the relay got acknowledged, when due, and
+    hands it to a digests folder and to the ``dossier.digests`` topic (one
+    partition: the series in order). Kept up to date incrementally."""
+
+    def __init__(
+        self,
+        ledger: DossierLedger,
+        producer: Publisher | None,
+        out_dir: Path,
+        key_path: Path,
+        schedule: DigestSchedule,
+        *,
+        topic: str = topics.DIGESTS,
+    ) -> None:
+        from ledger.audit import RunningDigest
+
+        self.ledger = ledger
+        self.producer = producer
+        self.out_dir = out_dir
+        self.key_path = key_path
+        self.schedule = schedule
+        self.topic = topic
+        self.running = RunningDigest()
+        self.issued: list[Path] = []
+
+    def __call__(self, acknowledged: int) -> None:
+        if not self.schedule.due(acknowledged):
+            return
+        self.issue(acknowledged)
+
+    def issue(self, upto: int) -> Path:
+        import orjson
+
+        from ledger.audit import write_digest
+        from ledger.signing import sign_digest
+
+        digest = sign_digest(self.running.advance(self.ledger, upto), self.key_path)
+        path = write_digest(digest, self.out_dir)
+        if self.producer is not None:
+            value = orjson.dumps(digest, option=orjson.OPT_SORT_KEYS)
+            headers = [("position", str(digest["position"]).encode())]
+            ticket = self.producer.send(self.topic, [(b"digest", value, headers)])
+            n, reason = self.producer.wait(ticket, 60.0)
+            if n != 1:
+                raise RelayError(
+                    f"digest at position {upto} not acknowledged on {self.topic}: {reason}"
+                )
+        self.schedule.issued(upto)
+        self.issued.append(path)
+        return path
 
     def status(self) -> dict[str, Any]:
         return relay_status(self.ledger, self.cursor) | {"topic": self.topic}

@@ -88,10 +88,13 @@ class Snapshot:
         for (p,) in self._rows(sql, []):
             yield int(p)
 
-    def hashes(self, upto: int | None = None) -> Iterator[tuple[int, str]]:
-        """(position, stored hash) of every event up to ``upto``, in ledger order."""
-        stop, params = ("", []) if upto is None else (f"WHERE {self._pos} <= ? ", [upto])
-        sql = f"SELECT {self._pos}, state FROM {self._table} {stop}ORDER BY {self._pos}"
+    def hashes(self, upto: int | None = None, after: int = 0) -> Iterator[tuple[int, str]]:
+        """(position, stored hash) of every event in (after, upto], in ledger order."""
+        stop, params = ("", [after]) if upto is None else (f"AND {self._pos} <= ? ", [after, upto])
+        sql = (
+            f"SELECT {self._pos}, state FROM {self._table} WHERE {self._pos} > ? {stop}"
+            f"ORDER BY {self._pos}"
+        )
         loads = orjson.loads
         for p, state in self._rows(sql, params):
             yield int(p), loads(state)["envelope"]["hash"]

@@ -10,3 +10,14 @@ DLQ = "dossier.dlq"
 
 ALL = (EVENTS, ALERTS, SIGNALS, METRICS, DLQ)
 DEFAULT_PARTITIONS = 12
+
+DIGESTS = "dossier.digests"
+"""Signed Merkle digests of the ledger, one partition: a single ordered series."""
+
+ALL = (*ALL, DIGESTS)
+FIXED_PARTITIONS = {DIGESTS: 1}
+"""Topics whose partition count does not follow ``--partitions``."""
+
+WITNESSES = (EVENTS, DIGESTS)
+"""Topics kept as an independent witness of the ledger: never deleted by age or size."""
+WITNESS_CONFIGS = {"retention.ms": "-1", "retention.bytes": "-1"}

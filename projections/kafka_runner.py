@@ -61,6 +61,9 @@ def run_kafka(
     from kafka import ConsumerRebalanceListener, KafkaConsumer
     from kafka.structs import OffsetAndMetadata
 
+    from ledger.kafka import require_project_topics
+
+    require_project_topics(bootstrap, [topic])  # never let a subscription auto-create it
     store = projector.store
     consumer = KafkaConsumer(
         bootstrap_servers=bootstrap,

@@ -77,6 +77,7 @@ def test_second_once_publishes_nothing_and_new_events_resume_from_the_cursor(
     ledger = _ledger(tmp_path)
     ledger.append_batch(events[:200])
     env = {"DOSSIER_KAFKA_BOOTSTRAP": fresh_kafka}  # configuration from the environment
+    _cli("kafka", "init", env=env)
 
     first = _cli("relay", "--once", "--data-dir", data, env=env)
     again = _cli("relay", "--once", "--data-dir", data, env=env)
@@ -96,6 +97,7 @@ def test_status_reports_position_acknowledged_and_lag(fresh_kafka: str, tmp_path
     n = ledger.max_position()
 
     before = _cli("relay", "--status", "--data-dir", data)
+    _cli("kafka", "init", "--bootstrap", fresh_kafka)
     _cli("relay", "--once", "--bootstrap", fresh_kafka, "--data-dir", data)
     after = _cli("relay", "--status", "--data-dir", data)
 
@@ -109,6 +111,7 @@ def test_a_crash_between_ack_and_cursor_only_duplicates_and_dedupe_by_position_r
     """At-least-once: a lost cursor write resends a tail; consumers drop it by position."""
     ledger = _ledger(tmp_path)
     ledger.append_batch(event_stream(40, seed=14))
+    ensure_topics(fresh_kafka)
     producer = make_producer(fresh_kafka, linger_ms=5)
     relay = Relay(ledger, producer, page=100)
     relay.drain()
@@ -130,6 +133,7 @@ def test_a_refused_record_stops_the_cursor_just_before_it(fresh_kafka: str, tmp_
     ledger = _ledger(tmp_path)
     events = event_stream(10, seed=15)
     ledger.append_batch(events)
+    ensure_topics(fresh_kafka)
     big = envelope(  # larger than the producer accepts: refused, never skipped
         random.Random(1),
         events[0]["dossier_id"],
@@ -182,6 +186,7 @@ def test_relay_from_postgresql(fresh_kafka: str, pg_url: str, tmp_path: Path):
     ledger = _ledger(tmp_path, store=pg_url)
     ledger.append_batch(event_stream(50, seed=18))
     env = {"DOSSIER_STORE": pg_url}
+    _cli("kafka", "init", "--bootstrap", fresh_kafka)
 
     report = _cli(
         "relay", "--once", "--bootstrap", fresh_kafka, "--data-dir", str(tmp_path), env=env
@@ -198,6 +203,7 @@ def test_plain_kafka_consumer_reads_ordinary_records(fresh_kafka: str, tmp_path:
 
     ledger = _ledger(tmp_path)
     ledger.append_batch(event_stream(15, seed=19))
+    _cli("kafka", "init", "--bootstrap", fresh_kafka)
     _cli("relay", "--once", "--bootstrap", fresh_kafka, "--data-dir", str(tmp_path / "data"))
     expected = ledger.status()["events"]
 
@@ -233,6 +239,7 @@ def test_sink_loads_the_topic_into_duckdb_idempotently_by_position(
     data = str(tmp_path / "data")
     ledger = _ledger(tmp_path)
     ledger.append_batch(event_stream(40, seed=20))
+    ensure_topics(fresh_kafka)
     relay = Relay(ledger, make_producer(fresh_kafka, linger_ms=5))
     relay.drain()
     ledger.set_cursor("relay", 0)
@@ -282,6 +289,7 @@ def test_simulate_ingest_relay_once_leaves_exactly_the_ledger(fresh_kafka: str, 
     sim = runner.invoke(main, ["simulate", "--days", "2", "--seed", "3", "--out", str(events)])
     assert sim.exit_code == 0, sim.output
     runner.invoke(main, ["ingest", str(events), "--data-dir", data])  # rejects are the sim's
+    _cli("kafka", "init", "--bootstrap", fresh_kafka)
 
     first = _cli("relay", "--once", "--bootstrap", fresh_kafka, "--data-dir", data)
     second = _cli("relay", "--once", "--bootstrap", fresh_kafka, "--data-dir", data)
@@ -290,3 +298,24 @@ def test_simulate_ingest_relay_once_leaves_exactly_the_ledger(fresh_kafka: str, 
     assert first["published"] == ledger.status()["events"] > 0
     assert second["published"] == 0
     _assert_topic_is_ledger(fresh_kafka, ledger, grace=2.0)
+
+
+@pytest.mark.parametrize("client", ["confluent", "kafka-python"])
+def test_both_clients_put_a_dossier_in_the_java_clients_partition(
+    kafka_bootstrap: str, tmp_path: Path, client: str
+):
+    """Switching the relay's client must not move dossiers between partitions."""
+    from kafka.partitioner import murmur2
+
+    ledger = _ledger(tmp_path)
+    ledger.append_batch(event_stream(30, seed=21))
+    topic = f"events-{uuid.uuid4().hex[:8]}"
+    ensure_topics(kafka_bootstrap, partitions=12, names=[topic])
+    producer = make_producer(kafka_bootstrap, client, linger_ms=5)
+    report = Relay(ledger, producer, topic=topic, cursor=f"c-{topic}", page=50).drain()
+    producer.close()
+
+    records = read_topic(kafka_bootstrap, topic, report.published, deadline=30)
+    assert len(records) == report.published == ledger.status()["events"]
+    for r in records:
+        assert r.partition == (murmur2(r.key.encode()) & 0x7FFFFFFF) % 12, r.key
