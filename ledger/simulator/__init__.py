@@ -14,9 +14,10 @@ What each label kind means here, and the event it points at:
 * ``late_forwarding``: the first ``HandedOver`` (desk -> appraiser), later than
   ``forwarding_deadline`` + ``forwarding_grace`` of the rule set.
 * ``idle_beyond_allotment``: the budgeted ``HandedOver`` opening a holding whose time
-  (until the holder's ``StepCompleted`` of that step or next handover out, minus
-  supplement waits; office time for working units, elapsed time for calendar units,
-  a month = 30 days) exceeds the budget.
+  (until the holder's ``StepCompleted`` of that step or next handover out, or until a
+  withdrawal or a supplement request that is never answered, minus supplement waits;
+  office time for working units, elapsed time for calendar units, a month = 30 days)
+  exceeds the budget.
 * ``repeated_supplement``: the second ``SupplementRequested``;
   ``unlisted_document_requested``: a request naming a document not on the version's
   list (sometimes also made by the appraiser instead of the desk);
@@ -25,7 +26,10 @@ What each label kind means here, and the event it points at:
 * ``late_without_apology``: the ``ResultIssued`` of a dossier finished after its due
   of record (by local date; in restart mode counted from the last
   ``SupplementReceived``) with no apology on or before the working day before that
-  due; ``repeated_apology``: the second ``ApologyIssued``.
+  due; also (restart mode) the first ``SupplementRequested`` when the receipt's due had
+  already passed with the clock running (the brief's "the end (or now) is past
+  original_due_at", before the request restarted it); ``repeated_apology``: the second
+  ``ApologyIssued``.
 * ``ping_pong``: the ``HandedOver`` completing the second A->B->A round trip.
 * ``backdated_event``: the event recorded 1.5-4 working days after its
   ``occurred_at`` (ordinary delays: under 2 minutes online, under 2 hours on paper).

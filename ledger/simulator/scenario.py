@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ledger.catalog import Catalog, ProcedureVersion
-from ledger.clock import BusinessCalendar, Duration, classify_finished
+from ledger.clock import BusinessCalendar, Duration, classify_finished, classify_open
 from ledger.rules import RuleSet
 from ledger.simulator.apology import apologise
 from ledger.simulator.behaviour import Params, pace_factor, sitting_factor
@@ -82,6 +82,7 @@ class Script:
         self.out = Outcome()
         self._seq = 0
         self._backdated = False
+        self._due0 = intake.received_at
 
     # --- emission ------------------------------------------------------------
 
@@ -153,6 +154,7 @@ class Script:
         cal, rs = self.w.cal, self.w.rule_set
         allowance = v.allowance or Duration(7, "working_days")
         due0 = cal.due(i.received_at, allowance)
+        self._due0 = due0
         consult = v.consultation and rng.random() < p.consultation_rate
         data: dict[str, Any] = {
             "procedure_code": v.code,
@@ -325,6 +327,20 @@ class Script:
             data["note"] = note
         return self.emit("HandedOver", at, giver, data, may_backdate=False)
 
+    def overran(
+        self,
+        start: datetime,
+        end: datetime,
+        budget: Duration,
+        pauses: list[tuple[datetime, datetime]],
+        handover_id: str,
+    ) -> None:
+        """Label a holding that stops early (withdrawal, a supplement never answered) but had
+        already outlived its budget by then."""
+        used = self.t.used(start, end, budget, pauses)
+        if used is not None and used > 1.0:
+            self.label("idle_beyond_allotment", handover_id)
+
     # --- appraisal -------------------------------------------------------------------
 
     def appraise(
@@ -364,6 +380,7 @@ class Script:
                 {"reason": "Người nộp rút hồ sơ"},
             )
             self.out.status = "withdrawn"
+            self.overran(start, cursor, budget, [], handover_id)
             return None
 
         if consult and i.office.partner is not None:
@@ -450,6 +467,12 @@ class Script:
                 self.label("unlisted_document_requested", req_id)
             if n == 1:
                 self.label("repeated_supplement", req_id)
+            if n == 0 and rs.supplement_mode == "restart" and not pauses:
+                # the due of record passed while the clock ran, before the request that
+                # restarts it: late with no apology by then (brief §8.4 "the end (or now)")
+                due0 = self._due0
+                if classify_open(cursor, due0, rs.granularity, cal.tz) == "OVERDUE":
+                    self.label("late_without_apology", req_id)
             days_late = cal.working_days_between(
                 i.received_at.astimezone(cal.tz).date(), cursor.astimezone(cal.tz).date()
             )
@@ -460,9 +483,11 @@ class Script:
             if pushes:
                 self.out.push_to_paper = cursor
                 self.out.status = "awaiting_supplement"
+                self.overran(start, cursor, budget, pauses, handover_id)
                 return None
             if rng.random() < p.supplement_abandon_rate:
                 self.out.status = "awaiting_supplement"
+                self.overran(start, cursor, budget, pauses, handover_id)
                 return None
             back = t.after(cursor, rng.uniform(0.3, 6.0) * t.day_minutes)
             self.emit(

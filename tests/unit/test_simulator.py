@@ -311,6 +311,11 @@ def test_late_dossiers_without_a_timely_apology_are_labelled(month) -> None:
         for env in envs:
             if env["type"] == "SupplementReceived":
                 start = env["occurred_at"]  # restart mode: the clock restarts (19(4))
+        requests = [e for e in envs if e["type"] == "SupplementRequested"]
+        if requests:
+            due0 = datetime.fromisoformat(received["data"]["appointment_at"])
+            if local_date(requests[0]["occurred_at"], cal) > due0.astimezone(cal.tz).date():
+                late_no_apology.add(dossier_id)  # overdue before the request restarted it
         results = [e for e in envs if e["type"] == "ResultIssued"]
         if not results:
             continue
@@ -342,12 +347,18 @@ def test_idle_labels_match_the_step_budgets(month) -> None:
     expected = set()
     for dossier_id, envs in by_dossier(events).items():
         timing = Timing(cal_for(envs[0]))
-        waits, opened = [], None
+        waits, opened, unanswered = [], None, None
         for env in envs:
             if env["type"] == "SupplementRequested":
                 opened = datetime.fromisoformat(env["occurred_at"])
+                unanswered = env
             elif env["type"] == "SupplementReceived":
                 waits.append((opened, datetime.fromisoformat(env["occurred_at"])))
+                unanswered = None
+        # a holding also stops at a withdrawal or at a request never answered
+        stops = [e for e in envs if e["type"] == "DossierWithdrawn"] + (
+            [unanswered] if unanswered is not None else []
+        )
         for k, env in enumerate(envs):
             if env["type"] != "HandedOver" or "budget" not in env["data"]:
                 continue
@@ -365,6 +376,8 @@ def test_idle_labels_match_the_step_budgets(month) -> None:
                 ),
                 None,
             )
+            if end is None:
+                end = next((e for e in stops if e["occurred_at"] > env["occurred_at"]), None)
             if end is None:
                 continue
             used = timing.used(
