@@ -243,13 +243,17 @@ def _charts(sections: list[Section]) -> list[tuple[str, Any]]:
         pts = [r for r in trend.rows if r[1] == ag]
         fig.add_trace(
             go.Scatter(
-                x=[str(r[0]) for r in pts],
+                x=[str(r[0])[:7] for r in pts],
                 y=[r[6] for r in pts],
                 mode="lines+markers",
                 name=ag,
             )
         )
-    fig.update_layout(title="On-time rate per agency (10 busiest)", yaxis_tickformat=".0%")
+    fig.update_layout(
+        title="On-time rate per agency (10 busiest)",
+        yaxis_tickformat=".1%",
+        xaxis_type="category",
+    )
     figs.append((trend.title, fig))
 
     lat = by["Lateness distribution of dossiers resolved late"]
@@ -282,45 +286,68 @@ def _charts(sections: list[Section]) -> list[tuple[str, Any]]:
     return figs
 
 
+def _html_table(columns: list[str], rows: list[tuple[Any, ...]]) -> str:
+    e = html.escape
+    head = "".join(f"<th>{e(c)}</th>" for c in columns)
+    body = "".join("<tr>" + "".join(f"<td>{e(_cell(v))}</td>" for v in r) + "</tr>" for r in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _rows_with_total(s: Section) -> list[tuple[Any, ...]]:
+    rows = list(s.rows)
+    t = s.extra.get("total")
+    if t is not None and t[0] is not None:
+        rows.append(("TOTAL", "", *t[: len(FORM_COLUMNS)], "received_total", t[-2], t[-1]))
+    return rows
+
+
 def render_html(period: str, sections: list[Section], agency: str | None, as_of: str) -> str:
-    """One self-contained page: plotly.js inlined once, then every figure and table."""
+    """One self-contained page: the headline figures, then each chart with its query and
+    data; plotly.js is inlined once (the page needs no network)."""
     import plotly.io as pio
 
     e = html.escape
     figs = dict(_charts(sections))
+    form, i766 = sections[0], sections[1]
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
         f"<title>Periodic report {e(period)}</title>",
-        "<style>body{font-family:sans-serif;margin:1em 2em}table{border-collapse:collapse;"
-        "font-size:12px}td,th{border:1px solid #aaa;padding:2px 6px}code{font-size:11px;"
-        "color:#555}</style></head><body>",
+        "<style>body{font-family:sans-serif;margin:1em 2em;color:#222}"
+        "table{border-collapse:collapse;font-size:12px;margin:.5em 0}"
+        "td,th{border:1px solid #aaa;padding:2px 6px}th{background:#eef}"
+        "code{font-size:11px;color:#555}details{margin:.3em 0 1.5em}</style></head><body>",
         f"<h1>Periodic report {e(period)}{' — agency ' + e(agency) if agency else ''}</h1>",
-        f"<p>Data as of (watermark): {e(as_of)}. Every figure names the query it comes from.</p>",
+        f"<p>Data as of (watermark): {e(as_of)}. Every figure names the query it comes from "
+        "(rerun it with <code>dossier query</code>).</p>",
+        f"<h2>{e(form.title)}: totals</h2><p>{e(form.note)}</p>",
     ]
+    total = [r for r in _rows_with_total(form) if r[0] == "TOTAL"]
+    parts.append(_html_table(form.columns, total))
+    parts.append(f"<h2>{e(i766.title)}</h2><p>{e(i766.note)}</p>")
+    parts.append(_html_table(i766.columns, [r for r in i766.rows if r[0] == "PROVINCE"]))
     first = True
-    for s in sections:
+    for s in sections[2:]:
         parts.append(f"<h2>{e(s.title)}</h2><p>{e(s.note)}</p>")
-        parts.append(f"<p>Source: <code>{e(' '.join(s.sql.split()))}</code></p>")
         if s.title in figs:
             parts.append(
                 pio.to_html(
                     figs[s.title],
-                    include_plotlyjs=True if first else False,
+                    include_plotlyjs=first,
                     full_html=False,
-                    config={"displaylogo": False},
+                    default_height="420px",
+                    config={"displaylogo": False, "responsive": True},
                 )
             )
             first = False
-        rows = list(s.rows)
-        t = s.extra.get("total")
-        if t is not None and t[0] is not None:
-            rows.append(("TOTAL", "", *t[: len(FORM_COLUMNS)], "received_total", t[-2], t[-1]))
-        parts.append("<table><thead><tr>" + "".join(f"<th>{e(c)}</th>" for c in s.columns))
-        parts.append("</tr></thead><tbody>")
-        for r in rows:
-            parts.append("<tr>" + "".join(f"<td>{e(_cell(v))}</td>" for v in r) + "</tr>")
-        parts.append("</tbody></table>")
+        parts.append(f"<p>Source: <code>{e(' '.join(s.sql.split()))}</code></p>")
+        parts.append(f"<details><summary>data ({len(s.rows)} rows)</summary>")
+        parts.append(_html_table(s.columns, s.rows) + "</details>")
+    for s in (form, i766):
+        parts.append(f"<h2>{e(s.title)}: by agency</h2>")
+        parts.append(f"<p>Source: <code>{e(' '.join(s.sql.split()))}</code></p>")
+        parts.append(f"<details><summary>data ({len(s.rows)} rows)</summary>")
+        parts.append(_html_table(s.columns, _rows_with_total(s)) + "</details>")
     parts.append("</body></html>")
     return "\n".join(parts)
 
