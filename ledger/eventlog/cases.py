@@ -14,8 +14,10 @@ importing the same log twice gives the same ids, so it adds nothing.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, tzinfo
+from hashlib import sha1
 from typing import Any
 
 import orjson
@@ -161,27 +163,151 @@ _DOSSIER_KINDS = {
 }
 
 
-def _field(spec: Spec | None, attrs: dict[str, Any], kind: str, mapping: Mapping) -> Any:
-    """A mapped value (MISSING if the spec is absent or gives nothing)."""
+def _kind(kind: str) -> str:
+    return "str" if kind.startswith("enum:") else kind
+
+
+def _is_rfc3339(v: str) -> bool:
+    """Already in the ledger's instant form ``YYYY-MM-DDTHH:MM:SS±HH:MM`` (kept as written;
+    the ledger's ``validate`` still checks the calendar)."""
+    return (
+        len(v) == 25
+        and v[10] == "T"
+        and v[19] in "+-"
+        and v[22] == ":"
+        and v[13] == ":"
+        and v[16] == ":"
+        and v[4] == "-"
+        and v[7] == "-"
+    )
+
+
+Getter = Callable[[dict[str, Any]], Any]
+
+
+def _missing(attrs: dict[str, Any]) -> Any:
+    return MISSING
+
+
+def getter(spec: Spec | None, kind: str, mapping: Mapping) -> Getter:
+    """A function from a case's or event's attributes to the mapped value (or MISSING).
+
+    Built once per mapping: the common specs (an attribute, no map or default)
+    take a short path, since an import calls these for every field of every event.
+    """
     if spec is None:
-        return MISSING
-    value = spec.get(attrs)
-    if value is MISSING:
-        return MISSING
-    try:
-        return _convert(kind, value, spec, mapping)
-    except MapError as e:
-        raise MapError(e.args[0] if spec.where in e.args[0] else f"{spec.where}: {e}") from None
+        return _missing
+    kind = _kind(kind)
+
+    def convert(value: Any) -> Any:
+        try:
+            return _convert(kind, value, spec, mapping)
+        except MapError as e:
+            raise MapError(e.args[0] if spec.where in e.args[0] else f"{spec.where}: {e}") from None
+
+    attr = spec.attr
+    if attr is not None and spec.map is None and spec.default is MISSING:
+        if kind == "str":
+
+            def get_str(a: dict[str, Any]) -> Any:
+                v = a.get(attr)
+                if v is None or v == "":
+                    return MISSING
+                return v if type(v) is str else convert(v)
+
+            return get_str
+        if kind == "instant" and mapping.time_format is None:
+
+            def get_instant(a: dict[str, Any]) -> Any:
+                v = a.get(attr)
+                if v is None or v == "":
+                    return MISSING
+                return v if type(v) is str and _is_rfc3339(v) else convert(v)
+
+            return get_instant
+
+    def get(a: dict[str, Any]) -> Any:
+        v = spec.get(a)
+        return MISSING if v is MISSING else convert(v)
+
+    return get
+
+
+@dataclass
+class Plan:
+    """A mapping compiled into getters, once per import."""
+
+    dossier: list[tuple[str, Getter]]
+    at: Getter
+    step: Getter
+    type: Getter | None
+    actor: Getter
+    role: Getter
+    agency: Getter
+    recorded_at: Getter
+    data: dict[str, list[tuple[str, Getter]]]  # event type -> [event.data] getters
+    rules: dict[str, tuple[str, list[tuple[str, Getter]]]]  # activity -> (type, getters)
+
+    @classmethod
+    def of(cls, mapping: Mapping) -> Plan:
+        hit = _PLANS.get(id(mapping))
+        if hit is not None and hit[0] is mapping:
+            return hit[1]
+        ev = mapping.event
+
+        def data_getters(specs: dict[str, Spec], etype: str) -> list[tuple[str, Getter]]:
+            fields = EVENT_TYPES[etype]
+            return [
+                (name, getter(spec, fields[name][0], mapping))
+                for name, spec in specs.items()
+                if name in fields
+            ]
+
+        plan = cls(
+            dossier=[
+                (name, getter(spec, _DOSSIER_KINDS[name], mapping))
+                for name, spec in mapping.dossier.items()
+            ],
+            at=getter(ev["at"], "instant", mapping),
+            step=getter(ev["step"], "str", mapping),
+            type=getter(ev["type"], "str", mapping) if "type" in ev else None,
+            actor=getter(ev.get("actor"), "str", mapping),
+            role=getter(ev.get("role"), "str", mapping),
+            agency=getter(ev.get("agency"), "str", mapping),
+            recorded_at=getter(ev.get("recorded_at"), "instant", mapping),
+            data={t: data_getters(mapping.event_data, t) for t in EVENT_TYPES},
+            rules={
+                activity: (rule.type, data_getters(rule.data, rule.type))
+                for activity, rule in mapping.types.items()
+            },
+        )
+        if len(_PLANS) > 64:
+            _PLANS.clear()
+        _PLANS[id(mapping)] = (mapping, plan)
+        return plan
+
+
+_PLANS: dict[int, tuple[Mapping, Plan]] = {}
 
 
 def _canonical(attrs: dict[str, Any]) -> bytes:
     return orjson.dumps(attrs, option=orjson.OPT_SORT_KEYS, default=str)
 
 
+_NS = NAMESPACE.bytes
+
+
 def event_id(dossier_id: str, *parts: bytes | str) -> str:
-    """A deterministic event id: the same log gives the same ids."""
-    name = "\x1f".join([dossier_id, *(p.decode() if isinstance(p, bytes) else p for p in parts)])
-    return str(uuid.uuid5(NAMESPACE, name))
+    """A deterministic event id (``uuid.uuid5(NAMESPACE, ...)``): the same log gives the
+    same ids. Written out, as the uuid module's objects cost more than the hash."""
+    name = b"\x1f".join(
+        [dossier_id.encode(), *(p if isinstance(p, bytes) else p.encode() for p in parts)]
+    )
+    b = bytearray(sha1(_NS + name).digest()[:16])
+    b[6] = (b[6] & 0x0F) | 0x50
+    b[8] = (b[8] & 0x3F) | 0x80
+    h = b.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 # --- one case -----------------------------------------------------------------------
@@ -190,6 +316,7 @@ def event_id(dossier_id: str, *parts: bytes | str) -> str:
 @dataclass
 class _Event:
     at: datetime
+    at_text: str
     order: tuple[int, int]
     etype: str
     actor: dict[str, str]
@@ -199,15 +326,16 @@ class _Event:
     event_id: str
     line: int | None
     attrs: dict[str, Any]
-    rule_data: dict[str, Spec]
+    rule_data: list[tuple[str, Getter]]
 
 
 def map_case(case: SourceCase, mapping: Mapping, rules: RuleBook) -> MappedCase:
     """The envelopes of one case, checked as the ledger will; raises CaseRejected."""
+    plan = Plan.of(mapping)
     d: dict[str, Any] = {}
     try:
-        for name, spec in mapping.dossier.items():
-            d[name] = _field(spec, case.attrs, _DOSSIER_KINDS[name], mapping)
+        for name, get in plan.dossier:
+            d[name] = get(case.attrs)
     except MapError as e:
         raise CaseRejected(str(e), case.line, d.get("id")) from None
     did = d.get("id", MISSING)
@@ -218,7 +346,7 @@ def map_case(case: SourceCase, mapping: Mapping, rules: RuleBook) -> MappedCase:
             spec = mapping.dossier[name]
             raise CaseRejected(f"[dossier].{name}: no case attribute {spec.attr!r}", case.line, did)
 
-    events, duplicates = _events(case, mapping, did, d["agency"])
+    events, duplicates = _events(case, mapping, plan, did, d["agency"])
     receipts = [e for e in events if e.etype == "DossierReceived"]
     if len(receipts) > 1:
         raise CaseRejected(
@@ -233,9 +361,9 @@ def map_case(case: SourceCase, mapping: Mapping, rules: RuleBook) -> MappedCase:
     if received_at is not MISSING:
         received = datetime.fromisoformat(received_at)
     elif receipt is not None:
-        received, received_at = receipt.at, receipt.at.isoformat()
+        received, received_at = receipt.at, receipt.at_text
     elif events:
-        received, received_at = events[0].at, events[0].at.isoformat()
+        received, received_at = events[0].at, events[0].at_text
     else:
         raise CaseRejected("no events and no [dossier].received_at", case.line, did)
 
@@ -254,6 +382,7 @@ def map_case(case: SourceCase, mapping: Mapping, rules: RuleBook) -> MappedCase:
             others.append(
                 _Event(
                     at=resolved,
+                    at_text=resolved_at,
                     order=(1, 0),
                     etype="ResultIssued",
                     actor={"id": IMPORT_ACTOR, "role": "system", "agency": d["agency"]},
@@ -263,7 +392,7 @@ def map_case(case: SourceCase, mapping: Mapping, rules: RuleBook) -> MappedCase:
                     event_id=event_id(did, "ResultIssued", resolved_at),
                     line=case.line,
                     attrs={},
-                    rule_data={},
+                    rule_data=[],
                 )
             )
             others.sort(key=lambda e: (e.at, e.order))
@@ -276,14 +405,14 @@ def map_case(case: SourceCase, mapping: Mapping, rules: RuleBook) -> MappedCase:
     lines.append(receipt.line if receipt else case.line)
     holder = (receipt_env["actor"]["id"], receipt_env["actor"]["agency"])
     for e in others:
-        data = _data(e, mapping, d, holder)
+        data = _data(e, plan, d, holder)
         envelopes.append(
             {
                 "event_id": e.event_id,
                 "dossier_id": did,
                 "type": e.etype,
-                "occurred_at": e.at.isoformat(),
-                "recorded_at": e.recorded_at or e.at.isoformat(),
+                "occurred_at": e.at_text,
+                "recorded_at": e.recorded_at or e.at_text,
                 "actor": e.actor,
                 "data": data,
                 "schema_version": SCHEMA_VERSION,
@@ -298,12 +427,14 @@ def map_case(case: SourceCase, mapping: Mapping, rules: RuleBook) -> MappedCase:
     return MappedCase(did, envelopes, lines, duplicates)
 
 
-def _events(case: SourceCase, mapping: Mapping, did: str, agency: str) -> tuple[list[_Event], int]:
+def _events(
+    case: SourceCase, mapping: Mapping, plan: Plan, did: str, agency: str
+) -> tuple[list[_Event], int]:
     """The case's events, exact duplicates dropped, in time order (file order on ties)."""
-    spec = mapping.event
     seen: set[bytes] = set()
     out: list[_Event] = []
     duplicates = 0
+    fromiso = datetime.fromisoformat
     for i, src in enumerate(case.events):
         key = _canonical(src.attrs)
         if key in seen:
@@ -312,29 +443,36 @@ def _events(case: SourceCase, mapping: Mapping, did: str, agency: str) -> tuple[
         seen.add(key)
         a = src.attrs
         try:
-            at = _field(spec["at"], a, "instant", mapping)
-            if at is MISSING:
-                raise MapError(f"[event].at: no {spec['at'].attr!r}")
-            step = _field(spec["step"], a, "str", mapping)
+            at_text = plan.at(a)
+            if at_text is MISSING:
+                raise MapError(f"[event].at: no {mapping.event['at'].attr!r}")
+            try:
+                at = fromiso(at_text)
+            except ValueError:
+                raise MapError(f"[event].at: not a timestamp: {at_text!r}") from None
+            step = plan.step(a)
             if step is MISSING:
-                raise MapError(f"[event].step: no {spec['step'].attr!r}")
-            rule = mapping.types.get(step)
-            etype = rule.type if rule else "StepCompleted"
-            if rule is None and "type" in spec:
-                named = _field(spec["type"], a, "str", mapping)
-                if named in EVENT_TYPES:
-                    etype = named
-            actor = _field(spec.get("actor"), a, "str", mapping)
-            role = _field(spec.get("role"), a, "str", mapping)
-            unit = _field(spec.get("agency"), a, "str", mapping)
-            recorded = _field(spec.get("recorded_at"), a, "instant", mapping)
+                raise MapError(f"[event].step: no {mapping.event['step'].attr!r}")
+            rule = plan.rules.get(step)
+            if rule is not None:
+                etype, rule_data = rule
+            else:
+                etype, rule_data = "StepCompleted", []
+                if plan.type is not None:
+                    named = plan.type(a)
+                    if named in EVENT_TYPES:
+                        etype = named
+            actor = plan.actor(a)
+            role = plan.role(a)
+            unit = plan.agency(a)
+            recorded = plan.recorded_at(a)
         except MapError as e:
             where = f"event {i + 1}" if src.line is None else "event"
             raise CaseRejected(f"{where}: {e}", src.line, did) from None
         if actor is MISSING:
             raise CaseRejected(
-                f"event: [event].actor: no {spec['actor'].attr!r} and no default"
-                if "actor" in spec
+                f"event: [event].actor: no {mapping.event['actor'].attr!r} and no default"
+                if "actor" in mapping.event
                 else "event: [event].actor: not mapped",
                 src.line,
                 did,
@@ -343,7 +481,8 @@ def _events(case: SourceCase, mapping: Mapping, did: str, agency: str) -> tuple[
             role = "receiver" if etype == "DossierReceived" else "handler"
         out.append(
             _Event(
-                at=datetime.fromisoformat(at),
+                at=at,
+                at_text=at_text,
                 order=(0, i),
                 etype=etype,
                 actor={"id": actor, "role": role, "agency": agency if unit is MISSING else unit},
@@ -353,7 +492,7 @@ def _events(case: SourceCase, mapping: Mapping, did: str, agency: str) -> tuple[
                 event_id=event_id(did, key),
                 line=src.line,
                 attrs=a,
-                rule_data=rule.data if rule else {},
+                rule_data=rule_data,
             )
         )
     out.sort(key=lambda e: (e.at, e.order))
@@ -419,35 +558,34 @@ _DEFAULTS: dict[str, dict[str, str]] = {
 }
 
 
-def _data(
-    e: _Event, mapping: Mapping, d: dict[str, Any], holder: tuple[str, str]
-) -> dict[str, Any]:
+def _data(e: _Event, plan: Plan, d: dict[str, Any], holder: tuple[str, str]) -> dict[str, Any]:
     if e.data:  # an event the importer made
         return e.data
-    fields = EVENT_TYPES[e.etype]
     data: dict[str, Any] = {}
     try:
-        for specs in (mapping.event_data, e.rule_data):
-            for name, spec in specs.items():
-                if name in fields:
-                    value = _field(spec, e.attrs, fields[name][0], mapping)
-                    if value is not MISSING:
-                        data[name] = value
+        for getters in (plan.data[e.etype], e.rule_data):
+            for name, get in getters:
+                value = get(e.attrs)
+                if value is not MISSING:
+                    data[name] = value
     except MapError as err:
         raise CaseRejected(f"event: {err}", e.line, d["id"]) from None
-    decision = d.get("decision", MISSING)
-    sources = {
-        "holder": holder[0],
-        "holder_agency": holder[1],
-        "actor": e.actor["id"],
-        "agency": e.actor["agency"],
-        "step": e.step,
-        "none": [],
-        "decision": "approved" if decision is MISSING else decision,
-        "channel": d["channel"],
-    }
-    for name, source in _DEFAULTS.get(e.etype, {}).items():
-        data.setdefault(name, sources[source])
+    defaults = _DEFAULTS.get(e.etype)
+    if defaults:
+        decision = d.get("decision", MISSING)
+        sources = {
+            "holder": holder[0],
+            "holder_agency": holder[1],
+            "actor": e.actor["id"],
+            "agency": e.actor["agency"],
+            "step": e.step,
+            "none": [],
+            "decision": "approved" if decision is MISSING else decision,
+            "channel": d["channel"],
+        }
+        for name, source in defaults.items():
+            if name not in data:
+                data[name] = sources[source]
     return data
 
 

@@ -10,6 +10,8 @@ the case's events are added to it.
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +24,7 @@ from ledger.eventlog.cases import CaseRejected, LogError, MappedCase, SourceCase
 from ledger.eventlog.csvlog import RowError, read_csv
 from ledger.eventlog.mapping import Mapping
 from ledger.eventlog.xes import read_xes
+from ledger.rules import RuleBook
 
 BATCH_SIZE = 5000
 
@@ -90,6 +93,76 @@ def read_cases(
     return read_csv(path, mapping, progress)
 
 
+@dataclass
+class _Item:
+    """One case as mapped (or refused), or one CSV row that belongs to no case."""
+
+    events: int
+    error: CaseError | None = None
+    mapped: MappedCase | None = None
+    trace: int | None = None
+    line: int | None = None
+    name: str | None = None
+    row: bool = False  # a CSV row of no case, not a case
+
+    def pack(self) -> list[Any]:
+        m = self.mapped
+        return [
+            self.row,
+            self.events,
+            None if self.error is None else self.error.as_dict(),
+            None if m is None else [m.dossier_id, m.envelopes, m.lines, m.duplicate_rows],
+            self.trace,
+            self.line,
+            self.name,
+        ]
+
+    @classmethod
+    def unpack(cls, raw: list[Any]) -> _Item:
+        row, events, error, mapped, trace, line, name = raw
+        return cls(
+            events,
+            None if error is None else CaseError(**error),
+            None if mapped is None else MappedCase(*mapped),
+            trace,
+            line,
+            name,
+            row,
+        )
+
+
+def _mapped(
+    path: Path,
+    mapping: Mapping,
+    rules: RuleBook,
+    progress: Callable[[int], None] | None = None,
+) -> Iterator[_Item]:
+    """Each case of the log, mapped and judged (pure work: no ledger access)."""
+    source = str(path)
+    for case in read_cases(path, mapping, progress):
+        if isinstance(case, RowError):
+            yield _Item(0, CaseError(source, case.reason, line=case.line), line=case.line, row=True)
+            continue
+        name = case.name
+        if name is None and mapping.format == "csv":
+            value = case.attrs.get(mapping.case)
+            name = None if value is None else str(value)
+        trace = case.index if mapping.format == "xes" else None
+        item = _Item(len(case.events), trace=trace, line=case.line, name=name)
+        try:
+            item.mapped = map_case(case, mapping, rules)
+        except CaseRejected as e:
+            item.error = CaseError(
+                source, e.reason, e.dossier_id or name, line=e.line or case.line, trace=trace
+            )
+        yield item
+
+
+PARALLEL_MIN_BYTES = 4 << 20
+"""Logs at least this large are read and mapped in a second process while this one
+appends (two cores: import runs at about the speed of ingest)."""
+
+
 def import_log(
     ledger: DossierLedger,
     path: Path,
@@ -99,16 +172,22 @@ def import_log(
     batch_size: int = BATCH_SIZE,
     on_error: Callable[[CaseError], None] | None = None,
     progress: Callable[[int], None] | None = None,
+    parallel: bool | None = None,
 ) -> ImportReport:
     """Import every case of a log; report each case that could not be imported.
 
-    Raises :class:`LogError` if the log cannot be read on (the cases read before
-    it are imported).
+    ``parallel`` (default: for logs of 4 MiB or more, on a machine with two
+    cores or more) reads and maps the log in a forked process that hands mapped
+    cases over a pipe, in order; the outcome is the same. Raises
+    :class:`LogError` if the log cannot be read on (the cases read before it are
+    imported).
     """
+    if parallel is None:
+        parallel = (os.cpu_count() or 1) > 1 and path.stat().st_size >= PARALLEL_MIN_BYTES
     source = str(path)
     report = ImportReport()
     overlay: dict[str, Any] | None = {} if dry_run else None
-    pending: list[tuple[SourceCase, MappedCase]] = []
+    pending: list[_Item] = []
     size = 0
 
     def fail(err: CaseError) -> None:
@@ -119,72 +198,132 @@ def import_log(
     def flush() -> None:
         nonlocal pending, size
         if pending:
-            _append(ledger, pending, source, mapping, dry_run, overlay, report, fail)
+            _append(ledger, pending, source, dry_run, overlay, report, fail)
         pending, size = [], 0
 
+    items = (
+        _mapped_elsewhere(path, mapping, ledger.rules, progress)
+        if parallel
+        else _mapped(path, mapping, ledger.rules, progress)
+    )
     try:
-        for item in read_cases(path, mapping, progress):
-            if isinstance(item, RowError):
-                fail(CaseError(source, item.reason, line=item.line))
+        for item in items:
+            if item.row:
+                fail(item.error)  # type: ignore[arg-type]
                 continue
             report.cases += 1
-            report.events += len(item.events)
-            try:
-                mapped = map_case(item, mapping, ledger.rules)
-            except CaseRejected as e:
-                fail(_error(source, mapping, item, e.reason, e.line, e.dossier_id))
+            report.events += item.events
+            if item.mapped is None:
+                fail(item.error)  # type: ignore[arg-type]
                 continue
-            report.duplicate_rows += mapped.duplicate_rows
-            pending.append((item, mapped))
-            size += len(mapped.envelopes)
+            report.duplicate_rows += item.mapped.duplicate_rows
+            pending.append(item)
+            size += len(item.mapped.envelopes)
             if size >= batch_size:
                 flush()
     finally:
         flush()
+        close = getattr(items, "close", None)
+        if close is not None:
+            close()
     return report
 
 
-def _error(
-    source: str,
+def _mapped_elsewhere(
+    path: Path,
     mapping: Mapping,
-    case: SourceCase,
-    reason: str,
-    line: int | None = None,
-    dossier_id: str | None = None,
-) -> CaseError:
-    name = dossier_id or case.name
-    if name is None and mapping.format == "csv":
-        value = case.attrs.get(mapping.case)
-        name = None if value is None else str(value)
-    if mapping.format == "csv":
-        return CaseError(source, reason, name, line=line or case.line)
-    return CaseError(source, reason, name, trace=case.index)
+    rules: RuleBook,
+    progress: Callable[[int], None] | None,
+) -> Iterator[_Item]:
+    """:func:`_mapped`, run in a forked process; items come back over a pipe in order.
+
+    The pipe's buffer bounds how far the reader runs ahead. The child touches no
+    store (it only reads the log and the rules) and leaves with ``os._exit``.
+    """
+    ctx = multiprocessing.get_context("fork")
+    receiver, sender = ctx.Pipe(duplex=False)
+    child = ctx.Process(target=_produce, args=(sender, path, mapping, rules), daemon=True)
+    child.start()
+    sender.close()
+    try:
+        while True:
+            try:
+                message = orjson.loads(receiver.recv_bytes())
+            except EOFError:
+                raise RuntimeError(
+                    f"{path}: the reader process stopped (exit code {child.exitcode})"
+                ) from None
+            if progress is not None and message.get("progress"):
+                progress(message["progress"])
+            for raw in message.get("items", ()):
+                yield _Item.unpack(raw)
+            if "error" in message:
+                raise LogError(message["error"])
+            if "crash" in message:
+                raise RuntimeError(f"{path}: the reader process failed: {message['crash']}")
+            if message.get("done"):
+                return
+    finally:
+        receiver.close()
+        if child.is_alive():
+            child.terminate()
+        child.join()
+
+
+def _produce(sender: Any, path: Path, mapping: Mapping, rules: RuleBook) -> None:
+    """The reader process: map the log and send the items in chunks."""
+    chunk: list[list[Any]] = []
+    read = [0]
+
+    def count(n: int) -> None:
+        read[0] += n
+
+    def send(**extra: Any) -> None:
+        sender.send_bytes(orjson.dumps({"items": chunk, "progress": read[0], **extra}))
+        chunk.clear()
+        read[0] = 0
+
+    try:
+        for item in _mapped(path, mapping, rules, count):
+            chunk.append(item.pack())
+            if len(chunk) >= 100:
+                send()
+        send(done=True)
+    except LogError as e:
+        send(error=str(e))
+    except Exception as e:  # noqa: BLE001 - reported to the parent, which raises it
+        send(crash=f"{type(e).__name__}: {e}")
+    finally:
+        sender.close()
 
 
 def _append(
     ledger: DossierLedger,
-    pending: list[tuple[SourceCase, MappedCase]],
+    pending: list[_Item],
     source: str,
-    mapping: Mapping,
     dry_run: bool,
     overlay: dict[str, Any] | None,
     report: ImportReport,
     fail: Callable[[CaseError], None],
 ) -> None:
+    mapped = [item.mapped for item in pending]
     receipts = ledger.append_batch(
-        [m.envelopes[0] for _, m in pending], dry_run=dry_run, overlay=overlay
+        [m.envelopes[0] for m in mapped],  # type: ignore[union-attr]
+        dry_run=dry_run,
+        overlay=overlay,
     )
     refused = {r.index: r.reason for r in receipts.rejected}
     report.stored += len(receipts.stored)
     report.duplicates += len(receipts.duplicates)
     rest: list[dict[str, Any]] = []
     owners: list[tuple[int, int]] = []
-    for i, (case, mapped) in enumerate(pending):
+    for i, m in enumerate(mapped):
+        assert m is not None
         if i in refused:
-            fail(_error(source, mapping, case, refused[i], mapped.lines[0], mapped.dossier_id))
+            fail(_error(source, pending[i], refused[i], m.lines[0], m.dossier_id))
             continue
-        for j in range(1, len(mapped.envelopes)):
-            rest.append(mapped.envelopes[j])
+        for j in range(1, len(m.envelopes)):
+            rest.append(m.envelopes[j])
             owners.append((i, j))
     result = ledger.append_batch(rest, dry_run=dry_run, overlay=overlay)
     report.stored += len(result.stored)
@@ -192,10 +331,17 @@ def _append(
     failed = set(refused)
     for rej in result.rejected:
         i, j = owners[rej.index]
-        case, mapped = pending[i]
+        m = mapped[i]
+        assert m is not None
         failed.add(i)
-        fail(_error(source, mapping, case, rej.reason, mapped.lines[j], mapped.dossier_id))
+        fail(_error(source, pending[i], rej.reason, m.lines[j], m.dossier_id))
     report.imported += len(pending) - len(failed)
+
+
+def _error(source: str, item: _Item, reason: str, line: int | None, dossier_id: str) -> CaseError:
+    if item.trace is not None:
+        return CaseError(source, reason, dossier_id, trace=item.trace)
+    return CaseError(source, reason, dossier_id, line=line or item.line)
 
 
 def write_rejects(errors: list[CaseError], out: IO[str]) -> None:

@@ -493,3 +493,40 @@ def test_export_parquet_calls_the_analytics_export_or_says_it_is_missing(
 def test_export_needs_an_output(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["export", "--data-dir", str(tmp_path)])
     assert result.exit_code == 2 and "--xes FILE" in result.output
+
+
+@pytest.mark.parametrize("fmt", ["xes", "csv"])
+def test_reading_in_a_second_process_gives_the_same_import(
+    tmp_path: Path, city: dict[str, Any], fmt: str
+) -> None:
+    from ledger.eventlog.importer import import_log
+    from ledger.eventlog.mapping import load_mapping
+
+    log = tmp_path / f"city.{fmt}"
+    log.write_text(XES if fmt == "xes" else CSV_LOG, encoding="utf-8")
+    m = load_mapping(mapping(tmp_path, fmt, rule_set=fmt == "xes"))
+    outcomes = []
+    for parallel in (False, True):
+        data = tmp_path / f"d-{parallel}"
+        ledger = open_ledger(Settings.from_env(data, rules_path=city["DOSSIER_RULES"]))
+        report = import_log(ledger, log, m, parallel=parallel, batch_size=3)
+        stored = [(r.position, r.envelope["event_id"]) for r in ledger.iter_all()]
+        outcomes.append((report.as_dict(), [str(e) for e in report.errors], stored))
+    assert outcomes[0] == outcomes[1]
+    assert outcomes[0][0]["stored"] > 0 and outcomes[0][1]
+
+
+def test_a_broken_log_read_in_a_second_process_keeps_the_cases_before_the_break(
+    tmp_path: Path, city: dict[str, Any]
+) -> None:
+    from ledger.eventlog.cases import LogError
+    from ledger.eventlog.importer import import_log
+    from ledger.eventlog.mapping import load_mapping
+
+    log = tmp_path / "broken.xes"
+    cut = XES.index("<trace>", XES.index("C-LATE"))  # after two whole traces
+    log.write_text(XES[:cut] + "<trace><oops></trace>", encoding="utf-8")
+    ledger = open_ledger(Settings.from_env(tmp_path / "d", rules_path=city["DOSSIER_RULES"]))
+    with pytest.raises(LogError, match="not well-formed XML"):
+        import_log(ledger, log, load_mapping(mapping(tmp_path, "xes")), parallel=True)
+    assert ledger.status()["dossiers"] == 2

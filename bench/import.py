@@ -1,0 +1,112 @@
+"""Import throughput (XES and CSV through a mapping) beside ingest of the same envelopes.
+
+A simulated province is ingested and exported (untimed) as XES and CSV; then,
+each into a fresh SQLite store:
+
+* ``import_events_per_s``: ``dossier import`` of the XES log (streamed parse,
+  mapping, ordering, whole-case checks, append through the ledger);
+* ``import_csv_events_per_s``: the same for the CSV log (spooled by case);
+* ``ingest_events_per_s``: ``ingest_lines`` of the very envelopes the import
+  appends, as JSON Lines (the baseline, measured in the same run);
+* ``import_vs_ingest`` / ``import_csv_vs_ingest``: the ratios (target >= 0.7).
+
+Usage: python bench/import.py [--quick] [--json] [--days N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import orjson
+
+from ledger.bootstrap import open_ledger
+from ledger.config import Settings
+from ledger.eventlog.cases import map_case
+from ledger.eventlog.export import export_log, ledger_mapping
+from ledger.eventlog.importer import import_log
+from ledger.eventlog.mapping import parse_mapping
+from ledger.eventlog.xes import read_xes
+from ledger.ingest import ingest_lines
+from ledger.simulator import simulate
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="small run (< 30 s)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object of figures last")
+    parser.add_argument(
+        "--days", type=int, default=None, help="simulated days (default 30, quick 7)"
+    )
+    args = parser.parse_args()
+    days = args.days or (7 if args.quick else 30)
+
+    import tomllib
+
+    buf = io.StringIO()
+    simulate(days, 1, buf)
+    with tempfile.TemporaryDirectory() as tmp:
+        t = Path(tmp)
+        source = open_ledger(Settings.from_env(t / "source"))
+        assert not ingest_lines(source, buf.getvalue().splitlines()).errors
+        xes_log, csv_log = t / "log.xes", t / "log.csv"
+        export_log(source, source.rules, xes_path=xes_log, csv_path=csv_log)
+        xes_map = parse_mapping(tomllib.loads(ledger_mapping("xes")))
+        csv_map = parse_mapping(tomllib.loads(ledger_mapping("csv")))
+        # The envelopes the import appends, as JSON Lines for the baseline.
+        lines = [
+            orjson.dumps(env)
+            for case in read_xes(xes_log)
+            for env in map_case(case, xes_map, source.rules).envelopes
+        ]
+
+        ingest = open_ledger(Settings.from_env(t / "ingest"))
+        start = time.perf_counter()
+        report = ingest_lines(ingest, lines)
+        ingest_rate = report.stored / (time.perf_counter() - start)
+        assert report.stored == len(lines) and not report.errors
+
+        imported = open_ledger(Settings.from_env(t / "xes"))
+        start = time.perf_counter()
+        xes_report = import_log(imported, xes_log, xes_map)
+        xes_rate = xes_report.stored / (time.perf_counter() - start)
+        assert xes_report.stored == len(lines) and not xes_report.errors, xes_report.errors[:3]
+
+        imported_csv = open_ledger(Settings.from_env(t / "csv"))
+        start = time.perf_counter()
+        csv_report = import_log(imported_csv, csv_log, csv_map)
+        csv_rate = csv_report.stored / (time.perf_counter() - start)
+        assert csv_report.stored == len(lines) and not csv_report.errors, csv_report.errors[:3]
+
+    figures = {
+        "events": len(lines),
+        "cases": xes_report.cases,
+        "import_events_per_s": round(xes_rate),
+        "import_csv_events_per_s": round(csv_rate),
+        "ingest_events_per_s": round(ingest_rate),
+        "import_vs_ingest": round(xes_rate / ingest_rate, 3),
+        "import_csv_vs_ingest": round(csv_rate / ingest_rate, 3),
+    }
+    if not args.json:
+        print(f"events                    {len(lines):>10} ({xes_report.cases} cases)")
+        print(
+            f"import XES                {xes_rate:>10.0f} events/s  "
+            f"({xes_rate / ingest_rate:.2f}x ingest)"
+        )
+        print(
+            f"import CSV                {csv_rate:>10.0f} events/s  "
+            f"({csv_rate / ingest_rate:.2f}x ingest)"
+        )
+        print(f"ingest (same envelopes)   {ingest_rate:>10.0f} events/s")
+    print(json.dumps(figures) if args.json else "", file=sys.stdout)
+
+
+if __name__ == "__main__":
+    main()
