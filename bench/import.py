@@ -10,7 +10,11 @@ each into a fresh SQLite store:
   appends, as JSON Lines (the baseline, measured in the same run);
 * ``import_vs_ingest`` / ``import_csv_vs_ingest``: the ratios (target >= 0.7).
 
-Usage: python bench/import.py [--quick] [--json] [--days N]
+Logs this large are read and mapped in a second process while the ledger
+appends (``PARALLEL_MIN_BYTES``), so the import needs two free cores to show
+its speed. Each figure is the best of ``--rounds`` alternating rounds.
+
+Usage: python bench/import.py [--quick] [--json] [--days N] [--rounds N]
 """
 
 from __future__ import annotations
@@ -45,8 +49,12 @@ def main() -> None:
     parser.add_argument(
         "--days", type=int, default=None, help="simulated days (default 30, quick 7)"
     )
+    parser.add_argument(
+        "--rounds", type=int, default=None, help="rounds, best kept (default 3, quick 2)"
+    )
     args = parser.parse_args()
     days = args.days or (7 if args.quick else 30)
+    args.rounds = args.rounds or (2 if args.quick else 3)
 
     import tomllib
 
@@ -67,27 +75,32 @@ def main() -> None:
             for env in map_case(case, xes_map, source.rules).envelopes
         ]
 
-        ingest = open_ledger(Settings.from_env(t / "ingest"))
-        start = time.perf_counter()
-        report = ingest_lines(ingest, lines)
-        ingest_rate = report.stored / (time.perf_counter() - start)
-        assert report.stored == len(lines) and not report.errors
+        # Rounds alternate the three runs, each into a fresh store; the best of
+        # each is kept (the machine is shared: the best is the least disturbed).
+        ingest_rate = xes_rate = csv_rate = 0.0
+        for r in range(args.rounds):
+            ingest = open_ledger(Settings.from_env(t / f"ingest-{r}"))
+            start = time.perf_counter()
+            report = ingest_lines(ingest, lines)
+            ingest_rate = max(ingest_rate, report.stored / (time.perf_counter() - start))
+            assert report.stored == len(lines) and not report.errors
 
-        imported = open_ledger(Settings.from_env(t / "xes"))
-        start = time.perf_counter()
-        xes_report = import_log(imported, xes_log, xes_map)
-        xes_rate = xes_report.stored / (time.perf_counter() - start)
-        assert xes_report.stored == len(lines) and not xes_report.errors, xes_report.errors[:3]
+            imported = open_ledger(Settings.from_env(t / f"xes-{r}"))
+            start = time.perf_counter()
+            xes_report = import_log(imported, xes_log, xes_map)
+            xes_rate = max(xes_rate, xes_report.stored / (time.perf_counter() - start))
+            assert xes_report.stored == len(lines) and not xes_report.errors
 
-        imported_csv = open_ledger(Settings.from_env(t / "csv"))
-        start = time.perf_counter()
-        csv_report = import_log(imported_csv, csv_log, csv_map)
-        csv_rate = csv_report.stored / (time.perf_counter() - start)
-        assert csv_report.stored == len(lines) and not csv_report.errors, csv_report.errors[:3]
+            imported_csv = open_ledger(Settings.from_env(t / f"csv-{r}"))
+            start = time.perf_counter()
+            csv_report = import_log(imported_csv, csv_log, csv_map)
+            csv_rate = max(csv_rate, csv_report.stored / (time.perf_counter() - start))
+            assert csv_report.stored == len(lines) and not csv_report.errors
 
     figures = {
         "events": len(lines),
         "cases": xes_report.cases,
+        "rounds": args.rounds,
         "import_events_per_s": round(xes_rate),
         "import_csv_events_per_s": round(csv_rate),
         "ingest_events_per_s": round(ingest_rate),

@@ -231,3 +231,14 @@ def test_a_wrong_mapping_file_is_refused_by_key(change: tuple[str, str], fragmen
     with pytest.raises(MappingError) as info:
         mapping(MAPPING.replace(*change))
     assert fragment in str(info.value)
+
+
+def test_the_documented_round_trip_mapping_is_the_one_the_code_gives() -> None:
+    from pathlib import Path
+
+    from ledger.eventlog.export import ledger_mapping
+
+    doc = (Path(__file__).parents[2] / "docs" / "import.md").read_text(encoding="utf-8")
+    assert f"```toml\n{ledger_mapping('xes')}```" in doc
+    for fmt in ("xes", "csv"):
+        parse_mapping(tomllib.loads(ledger_mapping(fmt)))  # both parse
