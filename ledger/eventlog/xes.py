@@ -56,7 +56,12 @@ def open_log(path: Path, mode: str = "rb") -> IO[Any]:
 
 
 class _Reader:
-    """expat handlers that collect complete traces into ``done``."""
+    """expat handlers that collect complete traces into ``done``.
+
+    ``slot`` is the depth of the attributes being read (those of the open event,
+    else of the open trace; -1 outside a trace) and ``target`` the dict they go
+    to: the common element, a text attribute, costs one lookup and one compare.
+    """
 
     def __init__(self) -> None:
         self.done: list[SourceCase] = []
@@ -65,42 +70,50 @@ class _Reader:
         self.trace: dict[str, Any] | None = None
         self.events: list[SourceEvent] = []
         self.event: dict[str, Any] | None = None
-        self.owner_depth = 0  # depth of the trace or event whose attributes are read
+        self.slot = -1
+        self.target: dict[str, Any] = {}
         self.root_checked = False
 
     def start(self, name: str, attrs: dict[str, str]) -> None:
-        self.depth += 1
+        depth = self.depth = self.depth + 1
         kind = _KINDS.get(name)
         if kind is None:
             kind = _KINDS[name] = name.rpartition(":")[2]
-        if kind in _VALUE_KINDS:
-            if self.depth == self.owner_depth + 1:
-                target = self.event if self.event is not None else self.trace
+        if kind in _TEXT_KINDS:
+            if depth == self.slot:
                 key = attrs.get("key")
-                if target is not None and key is not None:
-                    value = attrs.get("value")
-                    target[key] = value if kind in _TEXT_KINDS else _value(kind, value)
+                if key is not None:
+                    self.target[key] = attrs.get("value")
             return
-        if not self.root_checked:
+        if kind in _VALUE_KINDS:
+            if depth == self.slot:
+                key = attrs.get("key")
+                if key is not None:
+                    self.target[key] = _value(kind, attrs.get("value"))
+            return
+        if depth == 1:
             self.root_checked = True
             if kind != "log":
                 raise LogError(f"not an XES log (root element <{name}>)")
-        if kind in _NESTING_KINDS:
-            return
-        if kind == "trace" and self.depth == 2:
-            self.trace, self.events, self.owner_depth = {}, [], 2
-        elif kind == "event" and self.trace is not None and self.depth == 3:
-            self.event, self.owner_depth = {}, 3
+        elif kind == "trace" and depth == 2:
+            self.trace, self.events = {}, []
+            self.target, self.slot = self.trace, 3
+        elif kind == "event" and depth == 3 and self.trace is not None:
+            self.event = {}
+            self.target, self.slot = self.event, 4
 
     def end(self, name: str) -> None:
-        if self.depth == 3 and self.event is not None:
+        depth = self.depth
+        self.depth = depth - 1
+        if depth == 3 and self.event is not None:
             self.events.append(SourceEvent(self.event))
-            self.event, self.owner_depth = None, 2
-        elif self.depth == 2 and self.trace is not None:
+            self.event = None
+            self.target, self.slot = self.trace, 3  # type: ignore[assignment]
+        elif depth == 2 and self.trace is not None:
             self.index += 1
             self.done.append(SourceCase(self.trace, self.events, index=self.index))
-            self.trace, self.events, self.owner_depth = None, [], 0
-        self.depth -= 1
+            self.trace, self.events = None, []
+            self.target, self.slot = {}, -1
 
 
 def read_xes(path: Path, progress: Any = None) -> Iterator[SourceCase]:
@@ -141,6 +154,8 @@ def read_xes(path: Path, progress: Any = None) -> Iterator[SourceCase]:
                 yield from reader.done
                 reader.done = []
             if not chunk:
+                if not reader.root_checked:
+                    raise LogError(f"{path}: not an XES log (no <log> element)")
                 return
 
 
