@@ -7,8 +7,12 @@ SIGNALS = "dossier.signals"
 METRICS = "dossier.metrics"
 DLQ = "dossier.dlq"
 """Records a consumer could not handle, with the reason in a header."""
+TICKS = "dossier.ticks"
+"""Watermark ticks, partitioned like ``dossier.events``: a tick on partition p tells the
+stream workers that business time on p has reached an instant (``dossier tick``, or a
+worker's wall clock in live mode), so deadlines pass on a partition with no events."""
 
-ALL = (EVENTS, ALERTS, SIGNALS, METRICS, DLQ)
+ALL = (EVENTS, ALERTS, SIGNALS, METRICS, DLQ, TICKS)
 DEFAULT_PARTITIONS = 12
 
 DIGESTS = "dossier.digests"

@@ -95,7 +95,94 @@ def process(
     echo_json(summary)
 
 
-COMMANDS: list[click.Command] = [process]
+@click.command()
+@click.option(
+    "--bootstrap",
+    default=None,
+    metavar="HOST:PORT[,HOST:PORT]",
+    help="Kafka bootstrap servers (default: $DOSSIER_KAFKA_BOOTSTRAP).",
+)
+@click.option(
+    "--app-id", default="dossier-streams", show_default=True, help="Consumer group and app id."
+)
+@click.option(
+    "--partitions",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Partitions of dossier.events (default: read from the broker).",
+)
+@click.option(
+    "--wall-clock",
+    is_flag=True,
+    help="Live mode: the wall clock advances the watermark (never in a replay).",
+)
+@click.option("--tick-interval", type=click.FloatRange(min=0.1), default=5.0, show_default=True)
+@data_dir_option
+def worker(
+    bootstrap: str | None,
+    app_id: str,
+    partitions: int | None,
+    wall_clock: bool,
+    tick_interval: float,
+    settings: Settings,
+) -> None:
+    """Run the stream processors as a faust worker on dossier.events (start any number
+    in one consumer group: they split the partitions). Writes dossier.metrics,
+    dossier.alerts and dossier.signals; bad records go to dossier.dlq.
+
+    Example: dossier worker --bootstrap 127.0.0.1:9092
+    """
+    from ledger.bootstrap import open_rules
+    from ledger.catalog import load_catalog
+    from streams.faust_app import make_app, partition_count
+
+    bootstrap = bootstrap or settings.kafka_bootstrap
+    if not bootstrap:
+        raise click.UsageError(
+            "no Kafka bootstrap: give --bootstrap or set DOSSIER_KAFKA_BOOTSTRAP"
+        )
+    partitions = partitions or partition_count(bootstrap)
+    app = make_app(
+        bootstrap,
+        open_rules(settings),
+        app_id=app_id,
+        partitions=partitions,
+        wall_clock=wall_clock,
+        tick_interval=tick_interval,
+        catalog=load_catalog(),
+    )
+    from faust.worker import Worker
+
+    Worker(app, loglevel="WARNING", quiet=True).execute_from_commandline()
+
+
+@click.command()
+@click.option("--bootstrap", default=None, metavar="HOST:PORT[,HOST:PORT]")
+@click.option(
+    "--now",
+    "instant",
+    callback=_instant,
+    required=True,
+    help="The instant business time has reached.",
+)
+@data_dir_option
+def tick(bootstrap: str | None, instant: datetime, settings: Settings) -> None:
+    """Tell the stream workers that business time has reached an instant, on every
+    partition (dossier.ticks): deadlines pass even where no event comes.
+
+    Example: dossier tick --now 2025-10-31
+    """
+    from streams.faust_app import publish_ticks
+
+    bootstrap = bootstrap or settings.kafka_bootstrap
+    if not bootstrap:
+        raise click.UsageError(
+            "no Kafka bootstrap: give --bootstrap or set DOSSIER_KAFKA_BOOTSTRAP"
+        )
+    echo_json({"ticks": publish_ticks(bootstrap, instant), "watermark": instant.isoformat()})
+
+
+COMMANDS: list[click.Command] = [process, worker, tick]
 
 
 def main() -> None:  # pragma: no cover

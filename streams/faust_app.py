@@ -1,0 +1,179 @@
+"""The faust-streaming app behind ``dossier worker``: the same processors on Kafka.
+
+Topology (every worker in one consumer group splits the partitions)::
+
+    dossier.events + dossier.ticks (co-partitioned, key = dossier id)
+        └─ agent ``dossiers``: EventStage (state table ``dossiers``, clock table ``clocks``)
+              ├─► dossier.signals, dossier.alerts (rows, keyed by id)
+              └─► <app>-facts (key = agency:/procedure:/official:/applicant:..., officials)
+                    └─ agent ``keyed``: KeyedStage (table ``keyed``)
+                          └─► dossier.metrics, dossier.alerts, dossier.signals
+
+States live in changelog-backed tables, so a restarted or rebalanced worker
+recovers them; each stream function is a thin shell around the pure stages in
+:mod:`streams.partitioned`. A record that cannot be applied goes to
+``dossier.dlq`` with the reason, and the worker goes on.
+
+Nothing connects at import: :func:`make_app` builds the app from settings.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from ledger import topics
+from ledger.kafka import decode_event
+from ledger.rules import RuleBook
+from streams.config import StreamConfig
+from streams.partitioned import FACTS, BadEvent, EventStage, KeyedStage
+
+
+def make_app(
+    bootstrap: str,
+    rules: RuleBook,
+    *,
+    app_id: str = "dossier-streams",
+    partitions: int = topics.DEFAULT_PARTITIONS,
+    config: StreamConfig | None = None,
+    wall_clock: bool = False,
+    tick_interval: float = 5.0,
+    provisional_interval: float = 2.0,
+    catalog: Any = None,
+    session_timeout: float = 6.0,
+) -> Any:
+    import faust
+
+    config = config or StreamConfig()
+    app = faust.App(
+        app_id,
+        broker=[f"kafka://{b}" for b in bootstrap.split(",")],
+        store="memory://",
+        topic_partitions=partitions,
+        topic_allow_declare=True,
+        table_standby_replicas=0,
+        broker_session_timeout=session_timeout,
+        broker_heartbeat_interval=1.0,
+        consumer_auto_offset_reset="earliest",
+        web_enabled=False,
+        producer_acks=-1,
+    )
+    raw = {
+        "key_type": bytes,
+        "value_type": bytes,
+        "key_serializer": "raw",
+        "value_serializer": "raw",
+    }
+    source = app.topic(topics.EVENTS, topics.TICKS, allow_empty=True, **raw)
+    facts = app.topic(f"{app_id}-facts", partitions=partitions, internal=True, **raw)
+    out_topics = {
+        name: app.topic(name, **raw) for name in (topics.SIGNALS, topics.ALERTS, topics.METRICS)
+    }
+    dlq = app.topic(topics.DLQ, **raw)
+    states = app.Table("dossiers", default=None, partitions=partitions)
+    clocks = app.Table("clocks", default=None, partitions=partitions)
+    keyed_states = app.Table("keyed", default=None, partitions=partitions)
+    events_stage = EventStage(rules, config, states, clocks, partitions=partitions, catalog=catalog)
+    keyed_stage = KeyedStage(rules, config, keyed_states, sources=partitions)
+
+    def send(out: list[tuple[str, str, dict[str, Any]]]) -> None:
+        """Buffer the outputs at once, in the order computed (no await in between: a
+        timer's rows can never overtake or trail rows computed after them)."""
+        for topic, key, value in out:
+            if topic == FACTS:
+                partition = value["to"] if "clock" in value else None
+                facts.send_soon(key=key.encode(), value=orjson.dumps(value), partition=partition)
+            else:
+                out_topics[topic].send_soon(key=key.encode(), value=orjson.dumps(value))
+
+    async def dead_letter(msg: Any, reason: str) -> None:
+        where = f"{msg.topic}[{msg.partition}]@{msg.offset}"
+        await dlq.send(
+            key=msg.key,
+            value=msg.value,
+            headers=[
+                ("reason", f"{where}: {reason}".encode()),
+                ("source_topic", msg.topic.encode()),
+            ],
+        )
+
+    @app.agent(source)
+    async def dossiers(stream: Any) -> None:
+        async for event in stream.events():
+            msg = event.message
+            reference = datetime.now(UTC)
+            try:
+                if msg.topic == topics.TICKS:
+                    at = datetime.fromisoformat(orjson.loads(msg.value)["watermark"])
+                    out = events_stage.tick(msg.partition, at, reference)
+                else:
+                    out = events_stage.event(msg.partition, decode_event(msg.value), reference)
+            except (BadEvent, ValueError, KeyError, TypeError) as e:
+                await dead_letter(msg, str(e))
+                continue
+            send(out)
+
+    @app.agent(facts)
+    async def keyed(stream: Any) -> None:
+        async for event in stream.events():
+            msg = event.message
+            key = msg.key.decode()
+            value = orjson.loads(msg.value)
+            send(keyed_stage.fact(msg.partition, key, value, datetime.now(UTC)))
+
+    @app.timer(interval=provisional_interval)
+    async def provisional() -> None:
+        send(keyed_stage.provisional())
+
+    if wall_clock:
+
+        @app.timer(interval=tick_interval)
+        async def wall_ticks() -> None:
+            """Live mode: the wall clock advances every owned partition's watermark."""
+            now = datetime.now(UTC).isoformat()
+            for tp in app.consumer.assignment():
+                if tp.topic == topics.TICKS:
+                    await app.topic(topics.TICKS, **raw).send(
+                        value=orjson.dumps({"watermark": now}), partition=tp.partition
+                    )
+
+    @app.on_partitions_revoked.connect
+    async def on_revoked(app_: Any, revoked: set[Any], **kwargs: Any) -> None:
+        events_stage.forget({tp.partition for tp in revoked if tp.topic == topics.EVENTS})
+
+    app.stages = (events_stage, keyed_stage)  # type: ignore[attr-defined]
+    return app
+
+
+def publish_ticks(bootstrap: str, instant: datetime, partitions: int | None = None) -> int:
+    """Send a watermark tick to every partition of ``dossier.ticks``; return how many."""
+    from kafka import KafkaProducer
+
+    producer = KafkaProducer(bootstrap_servers=bootstrap.split(","), acks="all")
+    try:
+        parts = partitions or len(producer.partitions_for(topics.TICKS) or ())
+        if not parts:
+            raise RuntimeError(f"topic {topics.TICKS} is missing: run `dossier kafka init` first")
+        value = orjson.dumps({"watermark": instant.isoformat()})
+        for p in range(parts):
+            producer.send(topics.TICKS, value=value, partition=p)
+        producer.flush(timeout=30)
+        return parts
+    finally:
+        producer.close(timeout=5)
+
+
+def partition_count(bootstrap: str) -> int:
+    """Partitions of ``dossier.events`` on the broker (refusing a missing topic)."""
+    from kafka import KafkaConsumer
+
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap.split(","))
+    try:
+        parts = consumer.partitions_for_topic(topics.EVENTS)
+    finally:
+        consumer.close()
+    if not parts:
+        raise RuntimeError(f"topic {topics.EVENTS} is missing: run `dossier kafka init` first")
+    return len(parts)
