@@ -336,8 +336,17 @@ def _add_extension_commands() -> None:
     from ledger.eventlog import cli as eventlog_cli
     from projections import cli as projections_cli
     from streams import cli as streams_cli
+    from web import cli as web_cli
 
-    for module in (relay_cli, trust_cli, projections_cli, analytics_cli, streams_cli, eventlog_cli):
+    for module in (
+        relay_cli,
+        trust_cli,
+        projections_cli,
+        analytics_cli,
+        streams_cli,
+        eventlog_cli,
+        web_cli,
+    ):
         for command in module.COMMANDS:
             main.add_command(command)
 

@@ -1,0 +1,1 @@
+"""Read-only web pages and JSON API (``dossier serve``), and the main-job commands."""
