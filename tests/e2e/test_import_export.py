@@ -281,6 +281,12 @@ def test_import_a_messy_csv_log_naming_lines(tmp_path: Path, city: dict[str, Any
     assert [e["data"].get("step") for e in c1[1:3]] == ["Check", "Sign"]
     assert c1[3]["type"] == "ResultIssued" and c1[3]["occurred_at"] == "2011-10-20T16:00:00+02:00"
     assert verdicts(Path(data), "2012-01-01T00:00:00+01:00", city["rules"]) == {"C-1": "EARLY"}
+    again = run(
+        "import", str(log), "--mapping", str(mapping(tmp_path, "csv", rule_set=False)),
+        "--data-dir", data, "--format", "json", env=env,
+    )  # fmt: skip
+    assert json.loads(again.output.strip().splitlines()[-1])["stored"] == 0
+    assert ledger.status()["events"] == 4
 
     dry = tmp_path / "dry"
     result = run(
