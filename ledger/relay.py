@@ -35,8 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ledger import topics
-from ledger.events import Recorded
-from ledger.kafka import Publisher, encode_event
+from ledger.kafka import Publisher, read_encoded
 
 if TYPE_CHECKING:
     from ledger.application import DossierLedger
@@ -103,25 +102,25 @@ class Relay:
 
         Returns (records published, new acknowledged position).
         """
-        batch = self.ledger.read(after, self.page)
+        batch, messages = read_encoded(self.ledger, after, self.page)
         if not batch:
             return 0, after
-        ticket = self.producer.send(self.topic, [encode_event(r) for r in batch])
+        ticket = self.producer.send(self.topic, messages)
         return len(batch), self._settle(after, batch, ticket)
 
-    def _settle(self, after: int, batch: list[Recorded], ticket: Any) -> int:
+    def _settle(self, after: int, batch: list[tuple[int, str]], ticket: Any) -> int:
         """Wait for a page's acks; store the acknowledged gap-free prefix as the cursor."""
         n, reason = self.producer.wait(ticket, self.ack_timeout)
-        acked = batch[n - 1].position if n else after
+        acked = batch[n - 1][0] if n else after
         if acked > after:
             self.ledger.set_cursor(self.cursor, acked)
             if self.on_acked:
                 self.on_acked(acked)
         if n < len(batch):
             # Keep the acknowledged prefix; the rest is resent on the next run.
-            rec = batch[n]
+            position, dossier_id = batch[n]
             raise RelayError(
-                f"position {rec.position} (dossier {rec.dossier_id}) not acknowledged "
+                f"position {position} (dossier {dossier_id}) not acknowledged "
                 f"by Kafka: {reason or 'refused'}; cursor left at {acked}"
             )
         return acked
@@ -129,15 +128,15 @@ class Relay:
     def drain(self, on_page: Callable[[RelayReport], None] | None = None) -> RelayReport:
         """Publish everything committed so far, then return (``dossier relay --once``)."""
         report = RelayReport(acknowledged=self.acknowledged())
-        pending: deque[tuple[int, list[Recorded], Any]] = deque()
+        pending: deque[tuple[int, list[tuple[int, str]], Any]] = deque()
         sent_upto = report.acknowledged
         try:
             while True:
-                batch = self.ledger.read(sent_upto, self.page)
+                batch, messages = read_encoded(self.ledger, sent_upto, self.page)
                 if batch:
-                    ticket = self.producer.send(self.topic, [encode_event(r) for r in batch])
+                    ticket = self.producer.send(self.topic, messages)
                     pending.append((sent_upto, batch, ticket))
-                    sent_upto = batch[-1].position
+                    sent_upto = batch[-1][0]
                 if not pending:
                     break
                 if len(pending) >= self.in_flight or not batch:
