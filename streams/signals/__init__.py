@@ -24,89 +24,122 @@ Contract (the processor relies on exactly this):
 A signal fires as soon as its evidence is complete, once per dossier, kind and
 anchor (its id is deterministic).
 
+Families, one module each: :mod:`.supplements` (§8.1-8.3), :mod:`.apology` (§8.4),
+:mod:`.custody` (§8.5, 8.6, 8.9), :mod:`.conduct` (§8.7, 8.8, 8.10-8.12 and the routed
+facts), :mod:`.applicant` (§8.12 across dossiers), :mod:`.officials` (items 10, 13);
+parameters no rule set carries are named in :class:`SignalConfig`.
+
 Pure: standard library and the ledger's pure modules.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from ledger.events import Recorded
 from ledger.rules import RuleBook
-from streams.outputs import signal
+from streams.signals import apology, applicant, conduct, custody, officials, supplements
+from streams.signals.common import Ctx
+from streams.signals.config import SignalConfig
+
+__all__ = ["ApplicantDetector", "Detectors", "OfficialAlerts", "SignalConfig"]
 
 Facts = dict[str, Any]
 View = Callable[[datetime], dict[str, Any]]
 Routed = list[tuple[str, dict[str, Any]]]
 Found = tuple[list[dict[str, Any]], Routed]
 
-
-@dataclass(frozen=True)
-class SignalConfig:
-    """Parameters of the detectors that no rule set carries (named, configurable)."""
-
-    ping_pong_round_trips: int = 2
+_SUPPLEMENT = ("SupplementRequested", "SupplementReceived")
+_CLOCK = ("ClockPaused", "ClockResumed")
+_ENDS = ("ResultIssued", "ResultReturned", "DossierWithdrawn")
 
 
 class Detectors:
     """Every per-dossier detector of brief §8."""
 
     def __init__(self, rules: RuleBook, catalog: Any = None, config: SignalConfig | None = None):
+        """``catalog``: a :class:`ledger.catalog.Catalog`; None: the packaged one
+        (:func:`ledger.catalog.load_catalog`, read on first use); False: none (every
+        procedure unknown: the receipt's own documents are the required list)."""
         self.rules = rules
-        self.catalog = catalog
+        self._catalog = catalog
         self.config = config or SignalConfig()
+
+    @property
+    def catalog(self) -> Any:
+        if self._catalog is None:
+            from ledger.catalog import load_catalog
+
+            self._catalog = load_catalog()
+        return None if self._catalog is False else self._catalog
 
     def on_event(self, st: dict[str, Any], facts: Facts, rec: Recorded, view: View) -> Found:
         env = rec.envelope
-        out: list[dict[str, Any]] = []
-        if env["type"] == "SupplementRequested":
-            ids = st.setdefault("requests", [])
-            ids.append(env["event_id"])
-            if len(ids) == 2:
-                out.append(
-                    signal(
-                        "repeated_supplement",
-                        "warning",
-                        anchor=env["event_id"],
-                        detected_at=env["occurred_at"],
-                        event_ids=list(ids),
-                        params={"rule": "brief-8.1", "requests": len(ids)},
-                        dossier_id=env["dossier_id"],
-                        official_id=env["actor"]["id"],
-                        agency=facts["agency"],
-                        procedure_code=facts["procedure_code"],
-                        position=rec.position,
-                    )
-                )
-        elif env["type"] == "ResultIssued" and env["data"]["decision"] == "refused":
-            if not (env["data"].get("reason") or "").strip():
-                out.append(
-                    signal(
-                        "refusal_without_reason",
-                        "severe",
-                        anchor=env["event_id"],
-                        detected_at=env["occurred_at"],
-                        event_ids=[env["event_id"]],
-                        params={"rule": "brief-8.10"},
-                        dossier_id=env["dossier_id"],
-                        official_id=env["actor"]["id"],
-                        agency=facts["agency"],
-                        procedure_code=facts["procedure_code"],
-                        position=rec.position,
-                    )
-                )
-        return out, []
+        ctx = Ctx(st, facts, env, rec.position, view, self.rules, self.catalog, self.config)
+        etype = env["type"]
+        if etype == "DossierReceived":
+            conduct.on_receipt(ctx)
+        conduct.backdated(ctx)
+        conduct.off_duty(ctx)
+        if etype == "DossierReceived":
+            supplements.on_receipt(ctx)
+            custody.on_receipt(ctx)
+            apology.rearm(ctx, datetime.fromisoformat(env["occurred_at"]))
+        elif etype == "HandedOver" or etype == "TransferredToAgency":
+            custody.on_handover(ctx)
+        elif etype == "StepCompleted":
+            custody.on_step(ctx)
+        elif etype in _SUPPLEMENT:
+            if etype == "SupplementRequested":
+                supplements.on_request(ctx)
+                conduct.on_supplement_request(ctx)
+            else:
+                supplements.on_received(ctx)
+            custody.on_supplement(ctx)
+            apology.rearm(ctx, datetime.fromisoformat(env["occurred_at"]))
+        elif etype in _CLOCK:
+            at = datetime.fromisoformat(env["occurred_at"])
+            custody.rearm_holdings(ctx, at)
+            apology.rearm(ctx, at)
+        elif etype == "ApologyIssued":
+            apology.on_apology(ctx)
+        elif etype in _ENDS:
+            if etype == "ResultIssued":
+                conduct.on_result(ctx)
+            elif etype == "ResultReturned":
+                conduct.on_returned(ctx)
+            else:
+                conduct.on_withdrawn(ctx)
+            custody.on_result(ctx)
+            apology.on_end(ctx)
+        elif etype == "FeedbackGiven":
+            conduct.on_feedback(ctx)
+        return ctx.out, ctx.routed
 
     def timers(self, st: dict[str, Any], facts: Facts) -> list[tuple[datetime, str]]:
-        return []
+        armed = st.get("t")
+        if not armed:
+            return []
+        return [(datetime.fromisoformat(at), tag) for tag, at in armed.items()]
 
     def on_timer(
         self, st: dict[str, Any], facts: Facts, tag: str, at: datetime, view: View
     ) -> Found:
-        return [], []
+        armed = st.get("t")
+        if not armed or tag not in armed:
+            return [], []  # cancelled or already handled
+        ctx = Ctx(st, facts, None, None, view, self.rules, self.catalog, self.config)
+        if tag == "fwd":
+            custody.forwarding_on_timer(ctx, at)
+        else:
+            ctx.arm(tag, None)
+            if tag == "due":
+                apology.on_timer(ctx, at)
+            else:
+                custody.holding_on_timer(ctx, tag, at)
+        return ctx.out, ctx.routed
 
 
 class ApplicantDetector:
@@ -116,7 +149,7 @@ class ApplicantDetector:
         self.config = config or SignalConfig()
 
     def step(self, st: dict[str, Any], fact: dict[str, Any]) -> list[dict[str, Any]]:
-        return []
+        return applicant.step(self.config, st, fact)
 
 
 class OfficialAlerts:
@@ -128,7 +161,8 @@ class OfficialAlerts:
 
     def step(self, st: dict[str, Any], fact: dict[str, Any]) -> None:
         """Fold one routed official fact into the state."""
+        officials.step(st, fact)
 
     def on_day_final(self, st: dict[str, Any], day: str, replayed: bool) -> list[dict[str, Any]]:
         """Alerts due once the local day ``day`` is final (``alerts`` rows)."""
-        return []
+        return officials.on_day_final(self.rules, self.config, st, day, replayed)
