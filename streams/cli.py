@@ -62,7 +62,6 @@ def _stop_on_signals() -> threading.Event:
     default=None,
     help="Subscriptions (TOML; default: DATA_DIR/subscriptions.toml if present).",
 )
-@click.option("--replayed", is_flag=True, help="Also deliver alerts marked replayed.")
 @data_dir_option
 def process(
     follow: bool,
@@ -70,7 +69,6 @@ def process(
     poll: float,
     deliver: bool,
     subscriptions: Path | None,
-    replayed: bool,
     settings: Settings,
 ) -> None:
     """Run the stream processors in-process over the ledger: on-time metrics, deadline
@@ -91,6 +89,8 @@ def process(
             stop=stop,
             poll=poll,
             progress=lambda done, total: bar.update(done, total=total),
+            subscriptions=subscriptions,
+            deliver=deliver,
         )
     echo_json(summary)
 
@@ -182,7 +182,52 @@ def tick(bootstrap: str | None, instant: datetime, settings: Settings) -> None:
     echo_json({"ticks": publish_ticks(bootstrap, instant), "watermark": instant.isoformat()})
 
 
-COMMANDS: list[click.Command] = [process, worker, tick]
+@click.group()
+def alerts() -> None:
+    """Subscriptions and the alert feed."""
+
+
+@alerts.command("check")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def alerts_check(file: Path) -> None:
+    """Validate a subscriptions file; errors name the line.
+
+    Example: dossier alerts check subscriptions.toml
+    """
+    from streams.subscriptions import SubscriptionError, load
+
+    try:
+        subscribers = load(file)
+    except SubscriptionError as e:
+        raise click.ClickException(str(e)) from None
+    echo_json({"file": str(file), "subscribers": [s.id for s in subscribers], "ok": True})
+
+
+@alerts.command("tail")
+@click.option("--follow", is_flag=True, help="Keep showing alerts as they fire.")
+@click.option("-n", "--lines", type=click.IntRange(min=0), default=20, show_default=True)
+@click.option("--poll", type=click.FloatRange(min=0.05), default=1.0, show_default=True)
+@data_dir_option
+def alerts_tail(follow: bool, lines: int, poll: float, settings: Settings) -> None:
+    """Show the latest alerts (one JSON object a line), and with --follow new ones as
+    they fire. Reads the published snapshot of DATA_DIR/analytics.duckdb, so it never
+    stands in the way of the runner.
+
+    Example: dossier alerts tail --follow
+    """
+    from streams.feed import AlertFeed
+
+    stop = _stop_on_signals()
+    feed = AlertFeed(settings.data_dir / "analytics.duckdb")
+    for row in feed.latest(lines):
+        click.echo(row)
+    while follow and not stop.is_set():
+        stop.wait(poll)
+        for row in feed.new():
+            click.echo(row)
+
+
+COMMANDS: list[click.Command] = [process, worker, tick, alerts]
 
 
 def main() -> None:  # pragma: no cover

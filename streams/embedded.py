@@ -62,6 +62,13 @@ class OutputStore:
         for statement in STATE_DDL:
             self.con.execute(statement)
         self.loader = _analytics_loader(self.con, rules)
+        self.outbox: Any = None
+
+    def subscribe(self, subscribers: list[Any], producer: Any = None) -> None:
+        """Queue every new output for these subscribers (``streams.delivery``)."""
+        from streams.delivery import Outbox
+
+        self.outbox = Outbox(self.con, subscribers, producer=producer)
 
     def close(self) -> None:
         self.con.close()
@@ -106,6 +113,8 @@ class OutputStore:
             _upsert_states(con, pa, "stream_keys", "key", taken["keys"], taken["dropped_keys"])
             if self.loader is not None and records:
                 self.loader.apply(records)
+            if self.outbox is not None:
+                self.outbox.enqueue(taken)
             con.execute(
                 "INSERT OR REPLACE INTO stream_checkpoint VALUES (?, ?, ?, ?, ?)",
                 [
@@ -169,6 +178,25 @@ def _analytics_loader(con: Any, rules: Any) -> Any:
         return None
 
 
+def _default_subscriptions(settings: Settings) -> Path | None:
+    path = settings.data_dir / "subscriptions.toml"
+    return path if path.is_file() else None
+
+
+def _producer(settings: Settings) -> Any:
+    """A send function for subscribers' Kafka topics, when a bootstrap is configured."""
+    if not settings.kafka_bootstrap:
+        return None
+    from kafka import KafkaProducer
+
+    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap.split(","), acks="all")
+
+    def send(topic: str, key: bytes, value: bytes) -> None:
+        producer.send(topic, key=key, value=value).get(timeout=10)
+
+    return send
+
+
 def _publish(path: Path) -> None:
     """Let readers see the new snapshot (``analytics.snapshot``), when it is installed."""
     try:
@@ -189,8 +217,14 @@ def process(
     page: int = 5000,
     poll: float = 1.0,
     db_path: Path | None = None,
+    subscriptions: Path | None = None,
+    deliver: bool = True,
 ) -> dict[str, Any]:
-    """Catch up with the ledger (and, with ``follow``, keep going); return a summary."""
+    """Catch up with the ledger (and, with ``follow``, keep going); return a summary.
+
+    ``subscriptions`` (default: DATA_DIR/subscriptions.toml when present) names who
+    is told what; with ``deliver`` the alerts are sent as they fire and, at the end
+    of a run, until every delivery has succeeded or run out of retries."""
     from ledger.bootstrap import open_ledger, open_rules
     from ledger.catalog import load_catalog
 
@@ -210,6 +244,12 @@ def process(
         )
         pipeline.events = events
         store.restore(pipeline)
+        subscriptions = subscriptions or _default_subscriptions(settings)
+        if subscriptions is not None:
+            from streams.subscriptions import load
+
+            store.subscribe(load(subscriptions), _producer(settings))
+        delivered = Counter[str]()
         total = ledger.max_position()
         new_events = 0
         written = Counter[str]()
@@ -234,14 +274,21 @@ def process(
                     for k in ("signals", "alerts", "metrics_daily"):
                         written[k] += len(taken[k])
             new_events += len(records)
+            if store.outbox is not None and deliver:
+                delivered.update(store.outbox.deliver())
             if progress is not None and records:
                 progress(position, max(total, position))
             if idle:
                 if not follow:
                     break
                 stop.wait(poll)
+        while store.outbox is not None and deliver and store.outbox.pending() and not stop.is_set():
+            delivered.update(store.outbox.deliver())  # the end of a run: retries run out
+            stop.wait(0.2)
         summary = _summary(store, pipeline, new_events, position)
         summary["written"] = dict(written)
+        if store.outbox is not None:
+            summary["deliveries"] = dict(delivered)
         return summary
     finally:
         store.close()

@@ -1,0 +1,168 @@
+"""Delivering alerts to subscribers: an outbox in the analytics database.
+
+The embedded runner calls :meth:`Outbox.enqueue` inside the page's transaction:
+every new alert, signal and final rolling metric row is matched against the
+subscriptions, and one ``deliveries`` row per (subscriber, output) is written
+``pending`` (or ``suppressed`` when the subscriber's cooldown holds it back), so
+a crash can neither lose a notification nor make a second one. After the
+commit, :meth:`Outbox.deliver` sends what is due: a webhook POST (JSON body,
+``Idempotency-Key`` = the output id, 2xx = delivered) and/or a Kafka record.
+A failure is retried with exponential backoff; after the subscriber's last retry
+the delivery moves to the ``dead_letters`` table with the reason: never lost
+silently, never sent again after a 2xx.
+"""
+
+from __future__ import annotations
+
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+
+from streams.subscriptions import Subscriber, matches, subject
+
+DDL = (
+    "CREATE TABLE IF NOT EXISTS deliveries (subscriber VARCHAR, output_id VARCHAR, "
+    "kind VARCHAR, about VARCHAR, fired_at TIMESTAMPTZ, payload VARCHAR, status VARCHAR, "
+    "attempts INTEGER, next_at DOUBLE, last_error VARCHAR, delivered_at TIMESTAMPTZ, "
+    "PRIMARY KEY (subscriber, output_id))",
+    "CREATE TABLE IF NOT EXISTS dead_letters (subscriber VARCHAR, output_id VARCHAR, "
+    "payload VARCHAR, reason VARCHAR, attempts INTEGER, dead_at TIMESTAMPTZ, "
+    "PRIMARY KEY (subscriber, output_id))",
+)
+
+
+class Outbox:
+    def __init__(
+        self,
+        con: Any,
+        subscribers: list[Subscriber],
+        *,
+        producer: Callable[[str, bytes, bytes], None] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.con = con
+        self.subscribers = {s.id: s for s in subscribers}
+        self.producer = producer
+        self.clock = clock
+        for statement in DDL:
+            con.execute(statement)
+
+    # --- inside the page's transaction ------------------------------------------
+
+    def enqueue(self, taken: dict[str, Any]) -> int:
+        """Queue the page's outputs for their subscribers (idempotent); return how many."""
+        queued = 0
+        now = self.clock()
+        for table, kind in (
+            ("alerts", "alert"),
+            ("signals", "signal"),
+            ("metrics_daily", "metric"),
+        ):
+            for row in taken.get(table, ()):
+                for sub in self.subscribers.values():
+                    if matches(sub, kind, row):
+                        queued += self._queue(sub, kind, row, now)
+        return queued
+
+    def _queue(self, sub: Subscriber, kind: str, row: dict[str, Any], now: float) -> int:
+        output_id, about, at = subject(kind, row)
+        status = "pending"
+        if sub.cooldown:
+            (recent,) = self.con.execute(
+                "SELECT count(*) FROM deliveries WHERE subscriber = ? AND about = ? "
+                "AND status <> 'suppressed' AND output_id <> ? AND fired_at > ? AND fired_at <= ?",
+                [sub.id, about, output_id, at - sub.cooldown, at],
+            ).fetchone()
+            if recent:
+                status = "suppressed"
+        payload = orjson.dumps(
+            {"type": kind, "subscriber": sub.id, "id": output_id, "data": row}, default=str
+        ).decode()
+        self.con.execute(
+            "INSERT OR IGNORE INTO deliveries VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, NULL, NULL)",
+            [sub.id, output_id, kind, about, at, payload, status, now],
+        )
+        return 1
+
+    # --- after the commit ----------------------------------------------------------
+
+    def pending(self) -> int:
+        (n,) = self.con.execute(
+            "SELECT count(*) FROM deliveries WHERE status = 'pending'"
+        ).fetchone()
+        return int(n)
+
+    def deliver(self, limit: int = 500) -> dict[str, int]:
+        """Send the deliveries that are due; return counts by outcome."""
+        now = self.clock()
+        due = self.con.execute(
+            "SELECT subscriber, output_id, payload, attempts FROM deliveries "
+            "WHERE status = 'pending' AND next_at <= ? ORDER BY next_at, fired_at LIMIT ?",
+            [now, limit],
+        ).fetchall()
+        counts = {"delivered": 0, "retry": 0, "dead": 0}
+        for sub_id, output_id, payload, attempts in due:
+            sub = self.subscribers.get(sub_id)
+            if sub is None:
+                continue  # a subscriber removed from the file: left pending, visible
+            error = self._send(sub, output_id, payload.encode())
+            if error is None:
+                self.con.execute(
+                    "UPDATE deliveries SET status = 'delivered', attempts = ?, "
+                    "delivered_at = now(), last_error = NULL WHERE subscriber = ? AND output_id = ?",
+                    [attempts + 1, sub_id, output_id],
+                )
+                counts["delivered"] += 1
+            elif attempts + 1 > sub.delivery.retries:
+                self.con.execute("BEGIN")
+                self.con.execute(
+                    "UPDATE deliveries SET status = 'dead', attempts = ?, last_error = ? "
+                    "WHERE subscriber = ? AND output_id = ?",
+                    [attempts + 1, error, sub_id, output_id],
+                )
+                self.con.execute(
+                    "INSERT OR IGNORE INTO dead_letters VALUES (?, ?, ?, ?, ?, now())",
+                    [sub_id, output_id, payload, error, attempts + 1],
+                )
+                self.con.execute("COMMIT")
+                counts["dead"] += 1
+            else:
+                delay = sub.delivery.backoff * (2**attempts)
+                self.con.execute(
+                    "UPDATE deliveries SET attempts = ?, next_at = ?, last_error = ? "
+                    "WHERE subscriber = ? AND output_id = ?",
+                    [attempts + 1, now + delay, error, sub_id, output_id],
+                )
+                counts["retry"] += 1
+        return counts
+
+    def _send(self, sub: Subscriber, output_id: str, payload: bytes) -> str | None:
+        """Deliver one payload on every channel of the subscriber; the error, or None."""
+        d = sub.delivery
+        if d.kafka_topic is not None:
+            if self.producer is None:
+                return f"kafka_topic {d.kafka_topic}: no Kafka bootstrap configured"
+            try:
+                self.producer(d.kafka_topic, output_id.encode(), payload)
+            except Exception as e:  # noqa: BLE001 - any producer failure is a retry
+                return f"kafka {d.kafka_topic}: {e}"
+        if d.webhook is not None:
+            request = urllib.request.Request(
+                d.webhook,
+                data=payload,
+                method="POST",
+                headers={"Content-Type": "application/json", "Idempotency-Key": output_id},
+            )
+            try:
+                with urllib.request.urlopen(request, timeout=d.timeout) as response:
+                    if not 200 <= response.status < 300:
+                        return f"webhook {d.webhook}: HTTP {response.status}"
+            except urllib.error.HTTPError as e:
+                return f"webhook {d.webhook}: HTTP {e.code}"
+            except (urllib.error.URLError, OSError) as e:
+                return f"webhook {d.webhook}: {getattr(e, 'reason', e)}"
+        return None
