@@ -3,6 +3,7 @@ through :class:`streams.signals.drive.Driver` (fold, memoised view, timers, keye
 
 from __future__ import annotations
 
+import heapq
 from datetime import datetime
 from typing import Any
 
@@ -97,11 +98,13 @@ def drive(
     now: str | None = None,
     config: SignalConfig | None = None,
 ) -> Driver:
-    """Run the dossiers' events (merged in business-time order) through the detectors; the
+    """Run the dossiers' events (merged in business-time order, each dossier in its own order) through the detectors; the
     watermark ends at ``now`` (default: the last event)."""
-    envs = sorted(
-        (env for b in builders for env in b.envelopes),
-        key=lambda e: datetime.fromisoformat(e["occurred_at"]),
+    envs = list(  # each dossier's own order kept (it may go back in time)
+        heapq.merge(
+            *(b.envelopes for b in builders),
+            key=lambda e: datetime.fromisoformat(e["occurred_at"]),
+        )
     )
     return Driver(rules, cat, config).run(recorded(envs), now=at(now) if now else None)
 
