@@ -4,16 +4,14 @@ read models, and hand-written rows in the stream processors' DuckDB tables."""
 from __future__ import annotations
 
 import io
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 from ledger.config import Settings
 from streams.outputs import TABLES, ddl, output_id
+from web.server import serving  # noqa: F401  (the tests start the app with it)
 
 
 def build(data_dir: Path, days: int = 3, seed: int = 1) -> Settings:
@@ -71,6 +69,9 @@ def insert(db: Path, table: str, rows: list[dict[str, Any]]) -> None:
         )
     finally:
         con.close()
+    from analytics.snapshot import publish
+
+    publish(db, force=True)  # as every writer does after a commit
 
 
 def alert(dossier_id: str, agency: str, level: str = "due", n: int = 0) -> dict[str, Any]:
@@ -129,37 +130,3 @@ def metrics(agency: str, days: int = 5) -> list[dict[str, Any]]:
                 }
             )
     return rows
-
-
-@contextmanager
-def serving(settings: Settings, poll_seconds: float = 0.1) -> Iterator[str]:
-    """``dossier serve``'s app under uvicorn in a thread, on a free port; yields its base URL."""
-    import socket
-
-    import uvicorn
-
-    from web.app import create_app
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    config = uvicorn.Config(
-        create_app(settings, poll_seconds=poll_seconds),
-        host="127.0.0.1",
-        port=port,
-        log_level="warning",
-        timeout_graceful_shutdown=1,
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the web server did not start")
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)

@@ -7,8 +7,9 @@
   never at the wall clock.
 * Dashboards read the read models (``readmodels.sqlite3``, opened read-only)
   and the stream processors' tables in ``analytics.duckdb`` (``signals``,
-  ``alerts``, ``metrics_daily``, opened read-only; a writer holding the file
-  is waited for briefly).
+  ``alerts``, ``metrics_daily``): its published snapshot
+  (``analytics.snapshot``) when the writer publishes one, else the file itself,
+  read-only (a writer holding it is waited for briefly).
 """
 
 from __future__ import annotations
@@ -56,8 +57,18 @@ class Analytics:
     def __init__(self, path: Path, *, wait: float = 3.0) -> None:
         self.path, self.wait = path, wait
 
+    def _source(self) -> Path:
+        """The writer's published snapshot (``analytics.snapshot``) when there is one: the
+        writer's own file may be held by it; else the file itself."""
+        try:
+            from analytics.snapshot import snapshot_path
+        except ImportError:
+            return self.path
+        snap = snapshot_path(self.path)
+        return snap if snap.exists() else self.path
+
     def available(self) -> bool:
-        return self.path.exists()
+        return self._source().exists()
 
     @contextmanager
     def connect(self) -> Iterator[Any]:
@@ -66,7 +77,7 @@ class Analytics:
         deadline = time.monotonic() + self.wait
         while True:
             try:
-                con = duckdb.connect(str(self.path), read_only=True)
+                con = duckdb.connect(str(self._source()), read_only=True)
                 break
             except (duckdb.IOException, duckdb.ConnectionException) as e:
                 # The writer holds the file's lock (another process), or a read-write
