@@ -57,6 +57,13 @@ def _stop_on_signals() -> threading.Event:
     help="Deliver alerts to the subscriptions file's subscribers.",
 )
 @click.option(
+    "--page",
+    type=click.IntRange(min=1),
+    default=5000,
+    show_default=True,
+    help="Events per transaction.",
+)
+@click.option(
     "--subscriptions",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     default=None,
@@ -68,6 +75,7 @@ def process(
     now: datetime | None,
     poll: float,
     deliver: bool,
+    page: int,
     subscriptions: Path | None,
     settings: Settings,
 ) -> None:
@@ -91,6 +99,7 @@ def process(
             progress=lambda done, total: bar.update(done, total=total),
             subscriptions=subscriptions,
             deliver=deliver,
+            page=page,
         )
     echo_json(summary)
 
