@@ -45,7 +45,7 @@ def export_parquet(
             target = out_dir / table
             if target.exists():
                 shutil.rmtree(target)  # a fresh export, never a mix with an older one
-            (n,) = con.execute(f"SELECT count(*) FROM {table}").fetchone()
+            ((n,),) = con.execute(f"SELECT count(*) FROM {table}").fetchall()
             counts[table] = int(n)
             if not n:
                 continue

@@ -210,10 +210,10 @@ class Loader:
     def _load_state(self) -> None:
         if self._state_loaded:
             return
-        row = self.con.execute(
+        rows = self.con.execute(
             "SELECT value FROM analytics_state WHERE key = 'watermark'"
-        ).fetchone()
-        self._watermark = datetime.fromisoformat(row[0]) if row else None
+        ).fetchall()  # fetchall: a half-read result would block the caller's connection
+        self._watermark = datetime.fromisoformat(rows[0][0]) if rows else None
         self._state_loaded = True
 
     def _remember(self, did: str, f: Facts) -> None:
@@ -284,9 +284,9 @@ class Loader:
         now: datetime,
         periods: dict[tuple[str, date], dict[str, Any] | None],
     ) -> None:
-        if not f or end_of(f) is not None:
-            return
-        if datetime.fromisoformat(f["received_at"]) > now:
+        if not f or end_of(f) is not None or datetime.fromisoformat(f["received_at"]) > now:
+            # Not open at the month end: drop a row written while the month was running.
+            periods.setdefault((did, month), None)
             return
         periods[(did, month)] = self._period_row(f, month, now)
         if _waiting(f):
@@ -385,7 +385,7 @@ class Loader:
         )
         self.con.register("loader_events", batch)
         try:
-            (n,) = self.con.execute(_EVENT_INSERT).fetchone()
+            ((n,),) = self.con.execute(_EVENT_INSERT).fetchall()
         finally:
             self.con.unregister("loader_events")
         return int(n)

@@ -67,19 +67,20 @@ class DuckDBSink:
     """
 
     def __init__(self, path: str | Path, rules: RuleBook | None = None) -> None:
-        import duckdb
 
         from analytics.loader import Loader
 
         if str(path) != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         self.path = str(path)
-        self.con: duckdb.DuckDBPyConnection = duckdb.connect(self.path)
+        self.con: duckdb.DuckDBPyConnection = connect_writer(self.path)
         if rules is None:
             from ledger.rules import load_rules
 
             rules = load_rules()
         self.loader = Loader(self.con, rules)
+        if self.path != ":memory:":
+            publish(self.path, force=True)  # readers get a snapshot before the first batch
 
     def close(self) -> None:
         self.con.close()
@@ -88,11 +89,11 @@ class DuckDBSink:
 
     def max_position(self) -> int:
         return int(
-            self.con.execute(f"SELECT coalesce(max(position), 0) FROM {TABLE}").fetchone()[0]
+            self.con.execute(f"SELECT coalesce(max(position), 0) FROM {TABLE}").fetchall()[0][0]
         )
 
     def count(self) -> int:
-        return int(self.con.execute(f"SELECT count(*) FROM {TABLE}").fetchone()[0])
+        return int(self.con.execute(f"SELECT count(*) FROM {TABLE}").fetchall()[0][0])
 
     def load(
         self,
@@ -115,6 +116,21 @@ class DuckDBSink:
         if self.path != ":memory:":
             publish(self.path)
         return inserted
+
+
+def connect_writer(path: str, wait_s: float = 30.0) -> duckdb.DuckDBPyConnection:
+    """Open the file for writing, waiting while a reader briefly holds it (a reader that
+    found no snapshot yet reads the file itself)."""
+    import duckdb
+
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            return duckdb.connect(path)
+        except duckdb.IOException as e:
+            if "lock" not in str(e).lower() or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def insert_outputs(con: duckdb.DuckDBPyConnection, table: str, rows: list[dict[str, Any]]) -> None:
