@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import queue
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -158,6 +160,8 @@ def _mapped(
         yield item
 
 
+AHEAD = 32
+"""Messages (of up to 100 cases) the reader process may be ahead of the ledger."""
 PARALLEL_MIN_BYTES = 4 << 20
 """Logs at least this large are read and mapped in a second process while this one
 appends (two cores: import runs at about the speed of ingest)."""
@@ -221,11 +225,13 @@ def import_log(
             size += len(item.mapped.envelopes)
             if size >= batch_size:
                 flush()
-    finally:
+    except LogError:
+        flush()  # the cases read before the log broke off are imported
+        raise
+    else:
         flush()
-        close = getattr(items, "close", None)
-        if close is not None:
-            close()
+    finally:
+        items.close()  # type: ignore[attr-defined]  # stops the reader process, if any
     return report
 
 
@@ -237,22 +243,45 @@ def _mapped_elsewhere(
 ) -> Iterator[_Item]:
     """:func:`_mapped`, run in a forked process; items come back over a pipe in order.
 
-    The pipe's buffer bounds how far the reader runs ahead. The child touches no
-    store (it only reads the log and the rules) and leaves with ``os._exit``.
+    A thread of this process drains the pipe into a bounded queue (``AHEAD``
+    messages), so the reader keeps mapping while the ledger appends a batch, yet
+    never runs far ahead. The child touches no store (it only reads the log and
+    the rules) and leaves with ``os._exit``.
     """
     ctx = multiprocessing.get_context("fork")
     receiver, sender = ctx.Pipe(duplex=False)
     child = ctx.Process(target=_produce, args=(sender, path, mapping, rules), daemon=True)
     child.start()
     sender.close()
+    inbox: queue.Queue[bytes | None] = queue.Queue(maxsize=AHEAD)
+    stop = threading.Event()
+
+    def pump() -> None:
+        while not stop.is_set():
+            try:
+                data: bytes | None = receiver.recv_bytes()
+            except (EOFError, OSError):
+                data = None
+            while not stop.is_set():
+                try:
+                    inbox.put(data, timeout=0.1)
+                    break
+                except queue.Full:
+                    continue
+            if data is None:
+                return
+
+    pumping = threading.Thread(target=pump, name="import-pipe", daemon=True)
+    pumping.start()
     try:
         while True:
-            try:
-                message = orjson.loads(receiver.recv_bytes())
-            except EOFError:
+            data = inbox.get()
+            if data is None:
+                child.join(5)
                 raise RuntimeError(
                     f"{path}: the reader process stopped (exit code {child.exitcode})"
-                ) from None
+                )
+            message = orjson.loads(data)
             if progress is not None and message.get("progress"):
                 progress(message["progress"])
             for raw in message.get("items", ()):
@@ -264,10 +293,12 @@ def _mapped_elsewhere(
             if message.get("done"):
                 return
     finally:
-        receiver.close()
+        stop.set()
         if child.is_alive():
             child.terminate()
         child.join()
+        pumping.join()
+        receiver.close()
 
 
 def _produce(sender: Any, path: Path, mapping: Mapping, rules: RuleBook) -> None:
