@@ -160,7 +160,8 @@ def backdated(ctx: Ctx) -> None:
     tol = rs.backdating_tolerance_system if system else rs.backdating_tolerance_paper
     span = office_span(cal, tol)
     if span is not None:
-        over = cal.working_time(occurred, recorded) > span
+        # office time never exceeds elapsed time: most delays are settled without the clock
+        over = delay > span and cal.working_time(occurred, recorded) > span
     elif tol.unit in ("calendar_days", "months"):
         over = delay > timedelta(days=tol.value * (30 if tol.unit == "months" else 1))
     elif tol.unit == "same_day":

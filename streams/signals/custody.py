@@ -202,7 +202,11 @@ def _judge(ctx: Ctx, key: str, at: datetime, closing: str | None) -> None:
 
 def _close(ctx: Ctx, key: str, at: datetime, event_id: str) -> None:
     if key in ctx.st:
-        _judge(ctx, key, at, event_id)
+        armed = (ctx.st.get("t") or {}).get(_tag(key))
+        # the armed instant is when the budget runs out (re-armed whenever a wait or a
+        # pause moves it): before it, nothing to judge
+        if armed is None or at >= parse(armed):
+            _judge(ctx, key, at, event_id)
         del ctx.st[key]
     ctx.arm(_tag(key), None)
 
@@ -350,9 +354,10 @@ def _ping_pong(ctx: Ctx, entry: dict[str, Any]) -> None:
         return
     handovers = ctx.facts["handovers"]
     trips = st.get("rt", 0)
-    route = _route(ctx)
     extra = ctx.config.ping_pong_extra_handovers
-    if trips >= ctx.config.ping_pong_round_trips or len(handovers) > route + extra:
+    many = len(handovers) > 1 + extra and len(handovers) > _route(ctx) + extra
+    if trips >= ctx.config.ping_pong_round_trips or many:
+        route = _route(ctx)
         n = max(2 * ctx.config.ping_pong_round_trips, 2)
         ctx.emit(
             "ping_pong",
