@@ -300,7 +300,7 @@ def on_feedback(ctx: Ctx) -> None:
     assert env is not None
     data, st = env["data"], ctx.st
     officials = []
-    for who in (st.get("recv"), *st.get("appr", ())):
+    for who in (st.get("recv"), *st.get("held", ())):
         if who is not None and who not in officials:
             officials.append(who)
     if not officials:

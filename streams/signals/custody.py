@@ -17,8 +17,9 @@
   that reverses the previous one, not itself reversed), or more hand-overs than
   the route (catalog steps - 1) plus ``ping_pong_extra_handovers``.
 * ``same_official_receive_approve``: the official who decides (result, or the
-  approval step) also received or appraised the dossier, where the rule set
-  requires separation of duties and the procedure or agency is not delegated.
+  approval step) also received or appraised the dossier (acted as ``appraiser``, or
+  completed an appraisal step), where the rule set requires separation of duties
+  and the procedure or agency is not delegated (then the desk need not forward).
 
 Pure.
 """
@@ -38,7 +39,9 @@ _ZERO = timedelta(0)
 
 
 def _arm_forwarding(ctx: Ctx, complete_at: datetime) -> None:
-    cal, rs = ctx.cal, ctx.rs
+    cal, rs, facts, delegated = ctx.cal, ctx.rs, ctx.facts, ctx.config.delegated
+    if delegated and (facts["procedure_code"] in delegated or facts["agency"] in delegated):
+        return  # the desk may decide itself (17(5)): nothing to forward
     deadline = cal.forwarding_deadline(complete_at, ctx.facts["channel"])
     ctx.arm("fwd", add_duration(cal, deadline, rs.forwarding_grace) + US)
 
@@ -245,8 +248,8 @@ def on_handover(ctx: Ctx) -> None:
     if env["type"] == "HandedOver":
         _close(ctx, "h", at, eid)
         _close(ctx, "c", at, eid)
-        if data["step"] in ctx.config.appraisal_steps:
-            _add(st, "appr", data["to_official"])
+        if len(st.get("held", ())) < 8:
+            _add(st, "held", data["to_official"])  # whom a rating speaks of (§8.13)
         _open(
             ctx,
             "h",

@@ -174,6 +174,12 @@ def test_the_appraiser_who_approves() -> None:
     assert s["params"]["also"] == ["appraised"]
 
 
+def test_holding_the_file_is_not_appraising_it() -> None:
+    b = dossier("SD5", "2025-09-03 09:00").handover("2025-09-03 10:00", "ld-1", "appraisal")
+    b.result("2025-09-04 11:00")  # handed to the leader, who decides: no appraisal by him
+    assert "same_official_receive_approve" not in kinds(drive(b), "SD5")
+
+
 def test_separate_officials_are_lawful() -> None:
     b = dossier("SD3", "2025-09-03 09:00").handover("2025-09-03 10:00", "cv-1", "appraisal")
     b.handover("2025-09-04 10:00", "ld-1", "approval").result("2025-09-04 11:00")
@@ -186,6 +192,6 @@ def test_no_separation_required_or_delegated_desk() -> None:
     assert "same_official_receive_approve" not in kinds(drive(b, rules=rules), "SD4")
     assert "same_official_receive_approve" in kinds(drive(b, rules=rules_with()), "SD4")
     delegated = SignalConfig(delegated=frozenset({"1.004227"}))
-    assert "same_official_receive_approve" not in kinds(
-        drive(b, rules=rules_with(), config=delegated), "SD4"
-    )
+    d = drive(b, rules=rules_with(), config=delegated, now="2025-09-10 00:00")
+    assert "same_official_receive_approve" not in kinds(d, "SD4")
+    assert "late_forwarding" not in kinds(d, "SD4")  # the desk decides: nothing to forward
