@@ -29,13 +29,13 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ledger import topics
-from ledger.kafka import Publisher, read_encoded
+from ledger.kafka import Message, Publisher, read_encoded
 
 if TYPE_CHECKING:
     from ledger.application import DossierLedger
@@ -130,16 +130,18 @@ class Relay:
         report = RelayReport(acknowledged=self.acknowledged())
         pending: deque[tuple[int, list[tuple[int, str]], Any]] = deque()
         sent_upto = report.acknowledged
+        pages = self._pages(sent_upto)
         try:
             while True:
-                batch, messages = read_encoded(self.ledger, sent_upto, self.page)
-                if batch:
+                page = next(pages, None)
+                if page is not None:
+                    where, messages = page
                     ticket = self.producer.send(self.topic, messages)
-                    pending.append((sent_upto, batch, ticket))
-                    sent_upto = batch[-1][0]
+                    pending.append((sent_upto, where, ticket))
+                    sent_upto = where[-1][0]
                 if not pending:
                     break
-                if len(pending) >= self.in_flight or not batch:
+                if len(pending) >= self.in_flight or page is None:
                     after, done, ticket = pending.popleft()
                     report.acknowledged = self._settle(after, done, ticket)
                     report.published += len(done)
@@ -148,10 +150,20 @@ class Relay:
                         report.position = self.ledger.max_position()
                         on_page(report)
         finally:
+            pages.close()
             for _, _, ticket in pending:  # after a refusal: let the rest finish or fail
                 self.producer.wait(ticket, 5.0)
         report.position = self.ledger.max_position()
         return report
+
+    def _pages(self, after: int) -> Iterator[tuple[list[tuple[int, str]], list[Message]]]:
+        """Encoded pages after ``after``, in position order, until the log is exhausted."""
+        while True:
+            where, messages = read_encoded(self.ledger, after, self.page)
+            if not where:
+                return
+            yield where, messages
+            after = where[-1][0]
 
     def follow(
         self,
