@@ -325,3 +325,40 @@ def test_digest_schedule_hourly_and_at_each_days_close() -> None:
     schedule.issued(30)
     now[0] += 7200
     assert not schedule.due(30)  # nothing new: never twice for one position
+
+
+def test_dossier_relay_follow_signs_digests_and_stops_on_sigterm(
+    fresh_kafka: str, tmp_path: Path
+) -> None:
+    import signal
+    import subprocess
+
+    from ledger.testing.crash import dossier_executable
+
+    settings = Settings.from_env(tmp_path / "data")
+    open_ledger(settings).append_batch(event_stream(15, seed=37))
+    data = str(settings.data_dir)
+    public = orjson.loads(run("keys", "init", "--data-dir", data).stdout)["public_key"]
+    assert run("kafka", "init", "--bootstrap", fresh_kafka).exit_code == 0
+    cmd = [dossier_executable(), "relay", "--bootstrap", fresh_kafka, "--data-dir", data]
+    proc = subprocess.Popen(
+        [*cmd, "--poll-interval", "0.05", "--digest-every", "3600"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not list(
+            (settings.data_dir / "digests").glob("*.json")
+        ):
+            time.sleep(0.1)
+    finally:
+        proc.send_signal(signal.SIGTERM)  # this relay only, by its own handle
+        out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err
+    (path,) = (settings.data_dir / "digests").glob("*.json")  # hourly: just the first
+    digest = orjson.loads(path.read_bytes())
+    verify_signature(digest, public)
+    assert digest["position"] == open_ledger(settings).max_position()
+    assert orjson.loads(out.strip().splitlines()[-1])["client"] == "confluent"
+    assert read_topic(fresh_kafka, topics.DIGESTS, 1, deadline=10)[0].value == digest
