@@ -121,17 +121,33 @@ def sheet_rows(
     return out
 
 
-def workload_rows(rules: RuleBook) -> Callable[[list[Held], datetime], list[tuple[Any, ...]]]:
-    tz = ZoneInfo(rules.latest.timezone)
+@dataclass(frozen=True)
+class Verdicts:
+    """What the read models judge at the watermark rather than at a dossier's own last
+    event: the workload of open dossiers held, and whether an open dossier is overdue.
 
-    def compute(held: list[Held], now: datetime) -> list[tuple[Any, ...]]:
-        now = now.astimezone(tz)  # shown in local time; stored instants are UTC
+    Called with ``now`` = the watermark (the latest business time in the read models
+    less the streams' allowed lateness), so a dossier turns OVERDUE in the read
+    models as soon as the watermark passes its deadline, even with no event of its own.
+    """
+
+    rules: RuleBook
+
+    def __call__(self, held: list[Held], now: datetime) -> list[tuple[Any, ...]]:
+        now = now.astimezone(ZoneInfo(self.rules.latest.timezone))  # shown in local time
         return [
             (r["official"], r["agency"], r["open_held"], r["overdue_held"], r["as_of"])
-            for r in workload.rows(held, rules, now)
+            for r in workload.rows(held, self.rules, now)
         ]
 
-    return compute
+    def on_time(self, facts: dossier_state.Facts, now: datetime) -> str:
+        """The open dossier's class at ``now`` (never before its own last event)."""
+        last = datetime.fromisoformat(facts["last_occurred_at"])
+        return dossier_state.view(facts, self.rules, max(now, last))["on_time"]
+
+
+def workload_rows(rules: RuleBook) -> Verdicts:
+    return Verdicts(rules)
 
 
 @dataclass

@@ -32,6 +32,7 @@ from typing import Any
 import orjson
 
 from projections.workload import Held
+from streams.watermark import DEFAULT_LATENESS
 
 DOSSIER_COLUMNS = (
     "dossier_id",
@@ -281,8 +282,14 @@ class ReadModelStore(ABC):
         self._insert_workload(c, workload, held, latest)
 
     def _insert_workload(self, c: Any, workload: WorkloadFn, held: list[Held], latest: str) -> None:
-        """Insert the workload of ``held`` as of ``latest`` (``rm_workload`` is empty)."""
-        rows = workload(held, datetime.fromisoformat(latest))
+        """Judge the open dossiers at the watermark (``latest`` less the allowed lateness):
+        flip those whose deadline it has passed to OVERDUE, then insert the workload of
+        ``held`` as of it (``rm_workload`` is empty)."""
+        now = datetime.fromisoformat(latest) - DEFAULT_LATENESS
+        judge = getattr(workload, "on_time", None)
+        if judge is not None:
+            self._flip_overdue(c, judge, now)
+        rows = workload(held, now)
         if rows:
             c.executemany(
                 self._sql(
@@ -290,6 +297,25 @@ class ReadModelStore(ABC):
                     f"VALUES ({', '.join('?' * len(WORKLOAD_COLUMNS))})"
                 ),
                 rows,
+            )
+
+    def _flip_overdue(
+        self, c: Any, judge: Callable[[dict[str, Any], datetime], str], now: datetime
+    ) -> None:
+        """Open, within-deadline rows whose deadline of record the watermark has passed:
+        judged again at the watermark (the one definition, :func:`projections.state.view`)."""
+        c.execute(
+            "SELECT dossier_id, original_due_at, fold FROM rm_dossiers "
+            "WHERE on_time = 'WITHIN_DEADLINE' AND status NOT IN ('RETURNED', 'WITHDRAWN', 'RESOLVED')"
+        )
+        flips = [
+            (did,)
+            for did, due, fold in c.fetchall()
+            if datetime.fromisoformat(due) < now and judge(orjson.loads(fold), now) == "OVERDUE"
+        ]
+        if flips:
+            c.executemany(
+                self._sql("UPDATE rm_dossiers SET on_time = 'OVERDUE' WHERE dossier_id = ?"), flips
             )
 
     def held(self) -> list[Held]:

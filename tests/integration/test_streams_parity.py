@@ -58,7 +58,10 @@ class Outputs:
     def drain(self) -> int:
         n = 0
         for msg in self.consumer:
-            value = msg.value if msg.topic == "dossier.dlq" else orjson.loads(msg.value)
+            if msg.topic == "dossier.dlq":
+                value = dict(msg.headers)["reason"].decode()
+            else:
+                value = orjson.loads(msg.value)
             self.last[msg.topic][msg.key] = value
             n += 1
         self.records += n
@@ -74,6 +77,38 @@ class Outputs:
             elif time.monotonic() - last_new >= quiet and self.records:
                 return
         raise AssertionError(f"outputs did not settle in {limit} s ({self.records} records)")
+
+
+def produce_bad_records(bootstrap: str, data: Path) -> None:
+    """Three records the workers must dead-letter and survive: not JSON, an unknown
+    type, and an event whose prev_hash is not its dossier's last hash."""
+    from kafka import KafkaProducer
+
+    from ledger.bootstrap import open_ledger
+    from ledger.config import Settings
+    from ledger.kafka import encode_event
+
+    led = open_ledger(Settings.from_env(data))
+    try:
+        rec = led.read(0, 1)[0]
+    finally:
+        led.close()
+        led.keys.close()
+    forged = dict(rec.envelope, event_id=str(uuid.uuid4()), type="StepCompleted")
+    forged["data"] = {"step": "intake"}
+    forged["prev_hash"] = "0" * 64
+    unknown = dict(forged, type="Teleported", prev_hash=rec.envelope["hash"])
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    try:
+        key = rec.envelope["dossier_id"].encode()
+        producer.send("dossier.events", key=key, value=b"{not json")
+        for i, env in enumerate((forged, unknown)):
+            fake = type(rec)(10**9 + i, rec.version + 1 + i, env)
+            _, value, headers = encode_event(fake)
+            producer.send("dossier.events", key=key, value=value, headers=headers)
+        producer.flush(30)
+    finally:
+        producer.close()
 
 
 def rows(con: duckdb.DuckDBPyConnection, sql: str) -> list[dict[str, Any]]:
@@ -112,6 +147,7 @@ def test_embedded_and_two_workers_agree(fresh_kafka: str, tmp_path: Path) -> Non
     dossier("ingest", str(events), "--data-dir", str(data), env=env)
     dossier("kafka", "init", "--partitions", "4", "--data-dir", str(data), env=env, check=False)
     dossier("relay", "--once", "--data-dir", str(data), env=env)
+    produce_bad_records(fresh_kafka, data)
 
     app_id = f"parity-{uuid.uuid4().hex[:8]}"
     workers = [
@@ -141,7 +177,11 @@ def test_embedded_and_two_workers_agree(fresh_kafka: str, tmp_path: Path) -> Non
 
     dossier("process", "--now", NOW, "--data-dir", str(data), env=env)
     con = duckdb.connect(str(data / "analytics.duckdb"), read_only=True)
-    assert not out.last["dossier.dlq"]
+    reasons = sorted(out.last["dossier.dlq"].values())
+    assert len(reasons) == 3, reasons
+    assert any("breaks its chain" in r for r in reasons)
+    assert any("unknown event type 'Teleported'" in r for r in reasons)
+    assert any("dossier.events[" in r for r in reasons)
     embedded_signals = {r["signal_id"]: r for r in rows(con, "SELECT * FROM signals")}
     kafka_signals = {v["signal_id"]: v for v in out.last["dossier.signals"].values()}
     assert embedded_signals and set(kafka_signals) == set(embedded_signals)
