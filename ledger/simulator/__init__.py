@@ -26,7 +26,8 @@ What each label kind means here, and the event it points at:
 * ``late_without_apology``: the ``ResultIssued`` of a dossier finished after its due
   of record (by local date; in restart mode counted from the last
   ``SupplementReceived``) with no apology on or before the working day before that
-  due; also (restart mode) the first ``SupplementRequested`` when the receipt's due had
+  due; also (restart mode) a ``SupplementRequested`` made when the due of record then
+  (the receipt's, or the one restarted by the previous ``SupplementReceived``) had
   already passed with the clock running (the brief's "the end (or now) is past
   original_due_at", before the request restarted it); ``repeated_apology``: the second
   ``ApologyIssued``.

@@ -83,6 +83,7 @@ class Script:
         self._seq = 0
         self._backdated = False
         self._due0 = intake.received_at
+        self._allowance = Duration(7, "working_days")
 
     # --- emission ------------------------------------------------------------
 
@@ -154,7 +155,7 @@ class Script:
         cal, rs = self.w.cal, self.w.rule_set
         allowance = v.allowance or Duration(7, "working_days")
         due0 = cal.due(i.received_at, allowance)
-        self._due0 = due0
+        self._due0, self._allowance = due0, allowance
         consult = v.consultation and rng.random() < p.consultation_rate
         data: dict[str, Any] = {
             "procedure_code": v.code,
@@ -467,11 +468,11 @@ class Script:
                 self.label("unlisted_document_requested", req_id)
             if n == 1:
                 self.label("repeated_supplement", req_id)
-            if n == 0 and rs.supplement_mode == "restart" and not pauses:
+            if rs.supplement_mode == "restart":
                 # the due of record passed while the clock ran, before the request that
                 # restarts it: late with no apology by then (brief §8.4 "the end (or now)")
-                due0 = self._due0
-                if classify_open(cursor, due0, rs.granularity, cal.tz) == "OVERDUE":
+                due_now = cal.due(last_complete, self._allowance) if last_complete else self._due0
+                if classify_open(cursor, due_now, rs.granularity, cal.tz) == "OVERDUE":
                     self.label("late_without_apology", req_id)
             days_late = cal.working_days_between(
                 i.received_at.astimezone(cal.tz).date(), cursor.astimezone(cal.tz).date()

@@ -311,11 +311,18 @@ def test_late_dossiers_without_a_timely_apology_are_labelled(month) -> None:
         for env in envs:
             if env["type"] == "SupplementReceived":
                 start = env["occurred_at"]  # restart mode: the clock restarts (19(4))
-        requests = [e for e in envs if e["type"] == "SupplementRequested"]
-        if requests:
-            due0 = datetime.fromisoformat(received["data"]["appointment_at"])
-            if local_date(requests[0]["occurred_at"], cal) > due0.astimezone(cal.tz).date():
-                late_no_apology.add(dossier_id)  # overdue before the request restarted it
+        due_now = datetime.fromisoformat(received["data"]["appointment_at"])
+        for env in envs:  # overdue before a request restarted the clock
+            if env["type"] == "SupplementReceived":
+                due_now = cal.due(
+                    datetime.fromisoformat(env["occurred_at"]),
+                    received["data"]["processing_time"],
+                )
+            elif (
+                env["type"] == "SupplementRequested"
+                and local_date(env["occurred_at"], cal) > due_now.astimezone(cal.tz).date()
+            ):
+                late_no_apology.add(dossier_id)
         results = [e for e in envs if e["type"] == "ResultIssued"]
         if not results:
             continue
