@@ -3,7 +3,11 @@ without reason, off-duty receipt, online to paper."""
 
 from __future__ import annotations
 
+from ledger.events import Recorded
+from projections import state
+from streams.signals import Detectors
 from tests.signal_cases import (
+    PACKAGED,
     TEST_RULES,
     catalog,
     dossier,
@@ -200,3 +204,12 @@ def test_an_online_dossier_returned_on_paper() -> None:
     d = drive(b, ok)
     assert "online_to_paper" in kinds(d, "OP10")
     assert "online_to_paper" not in kinds(d, "OP11")
+
+
+def test_the_packaged_catalog_is_the_default() -> None:
+    b = dossier("V6", "2025-09-03 09:00", procedure="1.000016", version="1")  # to 2023-12-31
+    facts = state.evolve_into({}, 1, b.envelopes[0])
+    sigs, _ = Detectors(PACKAGED).on_event(
+        {}, facts, Recorded(1, 1, b.envelopes[0]), lambda now: state.view(facts, PACKAGED, now)
+    )
+    assert "superseded_procedure" in {s["kind"] for s in sigs}
