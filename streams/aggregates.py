@@ -165,6 +165,14 @@ class Aggregates:
         st["final"] = final
         return out
 
+    @staticmethod
+    def idle(key: str, st: State) -> bool:
+        """Whether a closing day can mean nothing to the key until a new fact comes:
+        no day pending and nothing open (the officials' state is never idle)."""
+        if key == OFFICIALS or key.startswith("applicant:"):
+            return key != OFFICIALS
+        return not st["days"] and not any(st["base"].values())
+
     def provisional(self, key: str, st: State) -> list[Emit]:
         """Rows of the key's days not yet final, when touched since the last call."""
         if key.startswith("applicant:") or key == OFFICIALS or not st.get("dirty"):

@@ -20,6 +20,7 @@ and not delivered unless asked.
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -35,6 +36,8 @@ from streams.pipeline import Pipeline
 from streams.watermark import Watermark
 
 CHECKPOINT = "embedded"
+PROVISIONAL_EVERY = 2.0
+"""Seconds between provisional rows while catching up (and always once caught up)."""
 STATE_DDL = (
     "CREATE TABLE IF NOT EXISTS stream_dossiers (dossier_id VARCHAR PRIMARY KEY, state VARCHAR)",
     "CREATE TABLE IF NOT EXISTS stream_keys (key VARCHAR PRIMARY KEY, state VARCHAR)",
@@ -250,6 +253,7 @@ def process(
 
             store.subscribe(load(subscriptions), _producer(settings))
         delivered = Counter[str]()
+        last_provisional = time.monotonic()
         total = ledger.max_position()
         new_events = 0
         written = Counter[str]()
@@ -266,7 +270,10 @@ def process(
                     pipeline.push(datetime.now(UTC), reference)
             if records or idle:
                 position = records[-1].position if records else position
-                taken = pipeline.take()
+                fresh = idle or time.monotonic() - last_provisional >= PROVISIONAL_EVERY
+                if fresh:
+                    last_provisional = time.monotonic()
+                taken = pipeline.take(provisional=fresh)
                 if records or any(
                     taken[k] for k in ("signals", "alerts", "metrics_daily", "dossiers", "keys")
                 ):

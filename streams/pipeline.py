@@ -51,6 +51,10 @@ class Pipeline:
         self.changed_dossiers: set[str] = set()
         self.dropped_dossiers: set[str] = set()
         self.changed_keys: set[str] = set()
+        self.active: set[str] = set()
+        """Keys with days pending or dossiers open: the ones a closing day concerns."""
+        self.dirty: set[str] = set()
+        """Keys touched since the last provisional rows."""
         self.dropped_keys: set[str] = set()
         self.signals: dict[str, dict[str, Any]] = {}
         self.alerts: dict[str, dict[str, Any]] = {}
@@ -65,6 +69,10 @@ class Pipeline:
 
     def restore_key(self, key: str, st: dict[str, Any]) -> None:
         self.keys[key] = st
+        if not key.startswith("applicant:"):
+            self.active.add(key)
+            if st.get("dirty"):  # touched before a restart, its provisional rows unwritten
+                self.dirty.add(key)
 
     # --- feeding ----------------------------------------------------------------------
 
@@ -111,22 +119,28 @@ class Pipeline:
         final = self.keyed.final_through(w)
         if final is not None and (self.final is None or final > self.final):
             self.final = final
-            for key, kst in self.keys.items():
-                if key.startswith("applicant:"):
-                    continue
+            for key in sorted(self.active):
+                kst = self.keys[key]
                 rows = self.keyed.advance(key, kst, final, reference)
                 if rows:
                     self._collect(rows)
                 self.changed_keys.add(key)
+                if self.keyed.idle(key, kst):
+                    self.active.discard(key)
 
     def provisional(self) -> None:
         """Provisional rows of every key touched since the last call."""
-        for key in self.changed_keys - self.dropped_keys:
-            self._collect(self.keyed.provisional(key, self.keys[key]))
+        for key in sorted(self.dirty - self.dropped_keys):
+            if key in self.keys:
+                self._collect(self.keyed.provisional(key, self.keys[key]))
+                self.changed_keys.add(key)  # its dirty mark is cleared: saved with it
+        self.dirty.clear()
 
-    def take(self) -> dict[str, Any]:
-        """The rows and changed states since the last call (then forgotten)."""
-        self.provisional()
+    def take(self, provisional: bool = True) -> dict[str, Any]:
+        """The rows and changed states since the last call (then forgotten); with
+        ``provisional``, also the provisional rows of the keys touched meanwhile."""
+        if provisional:
+            self.provisional()
         out = {
             "signals": list(self.signals.values()),
             "alerts": list(self.alerts.values()),
@@ -153,6 +167,9 @@ class Pipeline:
             if e.kind in ("metric", "fact"):
                 st, rows = self.keyed.apply(self.keys.get(e.key), e.key, e.value, self.final)
                 self.changed_keys.add(e.key)
+                if not e.key.startswith("applicant:"):
+                    self.active.add(e.key)
+                    self.dirty.add(e.key)
                 if st or not e.key.startswith("applicant:"):
                     self.keys[e.key] = st
                     self.dropped_keys.discard(e.key)
