@@ -113,3 +113,11 @@ def test_every_dossier_variable_in_the_file_is_read_by_the_code():
     assert {"DOSSIER_STORE", "DOSSIER_KAFKA_BOOTSTRAP", "DOSSIER_DATA_DIR"} <= names
     unread = sorted(n for n in names if not re.search(rf"[\"']{n}[\"']", code))
     assert unread == []
+
+
+def test_the_broker_never_auto_creates_topics():
+    """Topics come from `dossier kafka init` only: an auto-created dossier.events would get
+    the broker's default partition count, not the configured one."""
+    env = SERVICES["kafka"]["environment"]
+    assert str(env["KAFKA_AUTO_CREATE_TOPICS_ENABLE"]).lower() == "false"
+    assert _command(SERVICES["kafka-init"])[:3] == ["dossier", "kafka", "init"]
