@@ -122,12 +122,27 @@ def expected_partitions(name: str, partitions: int) -> int:
 
 
 class Publisher(Protocol):
-    """Sends a page of records and says how much of it the broker acknowledged."""
+    """Sends a page of records and says how much of it the broker acknowledged.
+
+    Also takes kafka-python's single-record form, ``send(topic, key=, value=,
+    headers=)`` then ``flush()``, for callers that fire a few records (a DLQ).
+    """
 
     client: str
 
-    def send(self, topic: str, messages: Sequence[Message]) -> Any:
+    def send(
+        self,
+        topic: str,
+        messages: Sequence[Message] | None = None,
+        *,
+        key: bytes | None = None,
+        value: bytes | None = None,
+        headers: list[tuple[str, bytes]] | None = None,
+    ) -> Any:
         """Start sending; returns a ticket for :meth:`wait`."""
+
+    def flush(self, timeout: float | None = None) -> None:
+        """Wait until every record sent so far is delivered or failed."""
 
     def wait(self, ticket: Any, timeout: float) -> tuple[int, str | None]:
         """(length of the acknowledged prefix, why the next record failed or None)."""
@@ -151,8 +166,19 @@ class ConfluentPublisher:
             config[_CONFLUENT_NAMES.get(key, key)] = value
         self.producer = Producer({"bootstrap.servers": bootstrap, **config})
 
-    def send(self, topic: str, messages: Sequence[Message]) -> Any:
+    def send(
+        self,
+        topic: str,
+        messages: Sequence[Message] | None = None,
+        *,
+        key: bytes | None = None,
+        value: bytes | None = None,
+        headers: list[tuple[str, bytes]] | None = None,
+    ) -> Any:
         from confluent_kafka import KafkaException
+
+        if messages is None:
+            messages = [(key, value, headers or [])]  # type: ignore[list-item]
 
         acks: list[str | None] = [None] * len(messages)
         done = [0]
@@ -193,6 +219,9 @@ class ConfluentPublisher:
                 return i, acks[i] or "no acknowledgement in time"
         return sent, (refused[1] if refused else None)
 
+    def flush(self, timeout: float | None = None) -> None:
+        self.producer.flush(120.0 if timeout is None else timeout)
+
     def close(self, timeout: float = 10.0) -> None:
         self.producer.flush(timeout)
 
@@ -215,9 +244,19 @@ class KafkaPythonPublisher:
             config["enable_idempotence"] = False
             self.producer = KafkaProducer(bootstrap_servers=servers, **config)
 
-    def send(self, topic: str, messages: Sequence[Message]) -> Any:
+    def send(
+        self,
+        topic: str,
+        messages: Sequence[Message] | None = None,
+        *,
+        key: bytes | None = None,
+        value: bytes | None = None,
+        headers: list[tuple[str, bytes]] | None = None,
+    ) -> Any:
         from kafka.errors import KafkaError
 
+        if messages is None:
+            messages = [(key, value, headers or [])]  # type: ignore[list-item]
         futures, refused = [], None
         for key, value, headers in messages:
             try:
@@ -234,6 +273,9 @@ class KafkaPythonPublisher:
             if not fut.is_done or fut.failed():
                 return i, str(fut.exception) if fut.is_done else "no acknowledgement in time"
         return len(futures), refused
+
+    def flush(self, timeout: float | None = None) -> None:
+        self.producer.flush(timeout=timeout)
 
     def close(self, timeout: float = 10.0) -> None:
         self.producer.close(timeout=timeout)

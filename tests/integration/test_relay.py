@@ -332,3 +332,35 @@ def test_records_built_from_stored_bytes_equal_the_decoded_encoding(tmp_path: Pa
     expected = [encode_event(rec) for rec in ledger.iter_all()]
     assert messages == expected
     assert where == [(rec.position, rec.dossier_id) for rec in ledger.iter_all()]
+
+
+@pytest.mark.parametrize("client", ["confluent", "kafka-python"])
+def test_publishers_take_the_single_record_form_too(kafka_bootstrap: str, client: str):
+    """``send(topic, key=, value=, headers=)`` then ``flush()``: how the sink sends to the DLQ."""
+    topic = f"dlq-{uuid.uuid4().hex[:8]}"
+    ensure_topics(kafka_bootstrap, partitions=1, names=[topic])
+    producer = make_producer(kafka_bootstrap, client)
+    producer.send(topic, key=b"k", value=b"junk", headers=[("reason", b"why")])
+    producer.flush()
+    producer.close()
+
+    (record,) = read_topic_raw(kafka_bootstrap, topic)
+    assert (record.key, record.value, dict(record.headers)) == (b"k", b"junk", {"reason": b"why"})
+
+
+def read_topic_raw(bootstrap: str, topic: str) -> list:
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    try:
+        tp = TopicPartition(topic, 0)
+        consumer.assign([tp])
+        consumer.seek_to_beginning(tp)
+        out: list = []
+        deadline = time.monotonic() + 15
+        while not out and time.monotonic() < deadline:
+            for msgs in consumer.poll(timeout_ms=300).values():
+                out.extend(msgs)
+        return out
+    finally:
+        consumer.close()
