@@ -40,7 +40,7 @@ class Driver:
         self.official_state: dict[str, Any] = {}
         self.signals: list[dict[str, Any]] = []
         self.alerts: list[dict[str, Any]] = []
-        self._heap: list[tuple[datetime, int, str, str, int]] = []
+        self._heap: list[tuple[float, int, datetime, str, str, int]] = []  # POSIX time first
         self._gen: dict[str, int] = {}
         self._seq = 0
         self._day: date | None = None
@@ -61,7 +61,7 @@ class Driver:
         self._gen[did] = gen
         for at, tag in self.detectors.timers(self.scratch[did], self.facts[did]):
             self._seq += 1
-            heapq.heappush(self._heap, (at, self._seq, did, tag, gen))
+            heapq.heappush(self._heap, (at.timestamp(), self._seq, at, did, tag, gen))
 
     def _route(self, routed: list[tuple[str, dict[str, Any]]]) -> None:
         for key, fact in routed:
@@ -74,8 +74,9 @@ class Driver:
     def advance(self, now: datetime, inclusive: bool = False) -> None:
         """Fire every timer earlier than ``now`` (or at it, if ``inclusive``)."""
         heap = self._heap
-        while heap and (heap[0][0] < now or (inclusive and heap[0][0] == now)):
-            at, _, did, tag, gen = heapq.heappop(heap)
+        cut = now.timestamp()
+        while heap and (heap[0][0] < cut or (inclusive and heap[0][0] == cut)):
+            _, _, at, did, tag, gen = heapq.heappop(heap)
             if gen != self._gen.get(did):
                 continue  # superseded: the dossier's timers were asked again since
             facts = self.facts[did]
