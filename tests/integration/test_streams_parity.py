@@ -58,11 +58,10 @@ class Outputs:
     def drain(self) -> int:
         n = 0
         for msg in self.consumer:
-            if msg.topic == "dossier.dlq":
-                value = dict(msg.headers)["reason"].decode()
+            if msg.topic == "dossier.dlq":  # every dead letter, with its reason
+                self.last[msg.topic][msg.offset] = dict(msg.headers)["reason"].decode()
             else:
-                value = orjson.loads(msg.value)
-            self.last[msg.topic][msg.key] = value
+                self.last[msg.topic][msg.key] = orjson.loads(msg.value)
             n += 1
         self.records += n
         return n
