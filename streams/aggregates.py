@@ -88,7 +88,7 @@ class Aggregates:
             st["agency"] = value.get("agency")
         day, fld, n = value["day"], value["field"], value["n"]
         if final is not None and day <= final:
-            return st, self._late(key, st, day, fld, n)
+            return st, self._late(key, st, day, fld, n, value.get("pos"))
         counts = st["days"].get(day)
         if counts is None:
             counts = st["days"][day] = _zero()
@@ -96,14 +96,18 @@ class Aggregates:
         st["dirty"] = True
         return st, []
 
-    def _late(self, key: str, st: State, day: str, fld: str, n: int) -> list[Emit]:
+    def _late(self, key: str, st: State, day: str, fld: str, n: int, pos: int | None) -> list[Emit]:
         """A delta for a day already final: the final figures keep their counts, the
-        running open counts still move, and the day's ``late_events`` shows it."""
+        running open counts still move, and the day's ``late_events`` counts the event
+        (once, however many of its deltas come late)."""
         if fld in OPEN:
             st["base"][fld] += n
+        seen = st.setdefault("late_seen", {})
+        first = pos is None or seen.get(day) != pos
+        seen[day] = pos
         for entry in st["closed"]:
             if entry[0] == day:
-                entry[2] += 1
+                entry[2] += first
                 return [Emit("metric", key, self._row(key, st, entry, "day", True))]
         # a day that had no row (or left the rolling window): a row of its own
         entry = [day, _zero(), 1, [st["base"]["open_within"], st["base"]["open_overdue"]]]
@@ -157,7 +161,8 @@ class Aggregates:
             closed.append(entry)
             since = (date.fromisoformat(day) - timedelta(days=horizon - 1)).isoformat()
             while closed and closed[0][0] < since:
-                closed.pop(0)
+                gone = closed.pop(0)
+                st.get("late_seen", {}).pop(gone[0], None)
             out.append(Emit("metric", key, self._row(key, st, entry, "day", True)))
             rolling = self._row(key, st, entry, "rolling_30d", True)
             out.append(Emit("metric", key, rolling))

@@ -312,7 +312,15 @@ class DossierProcessor:
             Emit(
                 "metric",
                 metric_key(scope, key),
-                {"scope": scope, "key": key, "agency": agency, "day": day, "field": field, "n": n},
+                {
+                    "scope": scope,
+                    "key": key,
+                    "agency": agency,
+                    "day": day,
+                    "field": field,
+                    "n": n,
+                    "pos": facts["last_position"],  # one event's deltas count once as late
+                },
             )
             for scope, key, agency in self._scopes(facts, official)
         ]
