@@ -34,7 +34,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from ledger.config import Settings
+# Run as a script, this folder comes first on sys.path, where a bench named like a package
+# (bench/streams.py) would shadow it: import the project from the repository root instead.
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+sys.path.insert(0, str(_HERE.parent))
+
+from ledger.config import Settings  # noqa: E402
 
 
 def build(data_dir: Path, days: int, seed: int) -> None:
