@@ -2,7 +2,8 @@
 routed to the keyed stage (applicants, officials).
 
 * ``superseded_procedure``: the receipt's ``procedure_version`` is not valid on the
-  local receipt date (``Catalog.is_valid``), for a procedure the catalog knows.
+  local receipt date (``Catalog.is_valid``), for a procedure the catalog knows; for a
+  version it does not know, only when no version of the procedure was in force.
 * ``backdated_event``: ``recorded_at - occurred_at`` above the rule set's tolerance
   (``backdating_tolerance_system`` for online dossiers and system actors, else
   ``backdating_tolerance_paper``: office time for working units); critical when
@@ -58,14 +59,17 @@ def applicant_key(data: dict[str, Any]) -> str | None:
 def on_receipt(ctx: Ctx) -> None:
     env = ctx.env
     assert env is not None
-    data, facts, st = env["data"], ctx.facts, ctx.st
-    st["rid"] = env["event_id"]
+    data = env["data"]
+    ctx.st["rid"] = env["event_id"]
     at = parse(env["occurred_at"])
     day = local_day(ctx.cal, at)
     catalog = ctx.catalog
     code, version = data["procedure_code"], data["procedure_version"]
     if catalog is not None and code in catalog and not catalog.is_valid(code, version, day):
         current = catalog.in_force(code, day)
+        known = any(v.version == version for v in catalog.versions(code))
+        if not known and current is not None:
+            return _route_receipt(ctx, env)  # a version the catalog lacks: no dates to judge
         ctx.emit(
             "superseded_procedure",
             "warning",
@@ -76,9 +80,15 @@ def on_receipt(ctx: Ctx) -> None:
                 "procedure_version": version,
                 "receipt_day": day.isoformat(),
                 "in_force": None if current is None else current.version,
+                "why": "version not valid that day" if known else "procedure not published",
             },
             once="superseded_procedure",
         )
+    _route_receipt(ctx, env)
+
+
+def _route_receipt(ctx: Ctx, env: dict[str, Any]) -> None:
+    data, facts, st = env["data"], ctx.facts, ctx.st
     key = applicant_key(data)
     if key is not None:
         if facts["channel"] == "online":
@@ -90,7 +100,7 @@ def on_receipt(ctx: Ctx) -> None:
                     {
                         "t": "filed",
                         "dossier_id": facts["dossier_id"],
-                        "procedure": code,
+                        "procedure": data["procedure_code"],
                         "at": env["occurred_at"],
                         "event_id": env["event_id"],
                         "official_id": env["actor"]["id"],

@@ -35,9 +35,17 @@ def test_a_receipt_under_an_expired_version() -> None:
         assert "superseded_procedure" not in kinds(d, did)
 
 
-def test_a_version_the_catalog_does_not_have() -> None:
-    b = dossier("V5", "2025-09-03 09:00", procedure="9.000002", version="7")
-    assert "superseded_procedure" in kinds(drive(b, cat=catalog()), "V5")
+def test_a_version_the_catalog_does_not_have_is_judged_by_publication() -> None:
+    published = dossier(
+        "V5", "2025-09-03 09:00", procedure="9.000002", version="7", rule_set="R-pause"
+    )
+    unpublished = dossier(
+        "V7", "2018-06-20 09:00", procedure="9.000002", version="7", rule_set="R-restart"
+    )
+    d = drive(published, unpublished, rules=TEST_RULES, cat=catalog())
+    assert "superseded_procedure" not in kinds(d, "V5")
+    (s,) = found(d, "V7", "superseded_procedure")
+    assert s["params"]["why"] == "procedure not published"
 
 
 # --- backdated_event ---------------------------------------------------------------------
