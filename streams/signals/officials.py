@@ -23,7 +23,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from ledger.clock import BusinessCalendar
-from ledger.rules import RuleBook
+from ledger.rules import RuleBook, RulesError
 from streams.outputs import alert
 from streams.signals.config import SignalConfig
 
@@ -80,7 +80,11 @@ def on_day_final(
     rules: RuleBook, config: SignalConfig, st: dict[str, Any], day: str, replayed: bool
 ) -> list[dict[str, Any]]:
     d = date.fromisoformat(day)
-    cal = BusinessCalendar.for_rules(rules.in_force(d), None)
+    try:
+        rule_set = rules.in_force(d)
+    except RulesError:  # a day before every rule set: count working days by the earliest
+        rule_set = rules.rule_sets[0]
+    cal = BusinessCalendar.for_rules(rule_set, None)
     burst_lo = cal.add_working_days(d, -config.burst_window_working_days).isoformat()
     fb_lo = (d - timedelta(days=config.harassment_window_days)).isoformat()
     out = _bursts(config, st, day, burst_lo, cal, replayed) + _harassment(
