@@ -121,6 +121,9 @@ EVENT_TYPES: dict[str, dict[str, F]] = {
     },
     "SupplementReceived": {
         "documents": ("str_list", True),
+        # restart mode (19(4)): the appointment restarted from the complete dossier,
+        # as synced to the portal; absent, the ledger computes it from the allowance
+        "new_appointment_at": ("instant", False),
     },
     "ClockPaused": {"reason": ("str", True)},
     "ClockResumed": {"reason": ("str", True)},

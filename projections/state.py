@@ -15,7 +15,8 @@ Two layers, so that a replay stays cheap and a stored fold stays exact:
 Deadlines (domain brief §4): the deadline of record is the receipt's
 ``appointment_at`` when given, else the computed due. Supplements follow the
 rule set's ``supplement_mode``: ``restart`` starts the allowance again from the
-last ``SupplementReceived``; ``pause`` subtracts the waiting time. Both figures
+last ``SupplementReceived`` (whose ``new_appointment_at``, the appointment synced
+to the portal, wins when given, as the slip's does); ``pause`` subtracts the waiting time. Both figures
 are kept (``due_restart_at``, ``due_pause_at``); ``original_due_at`` is the one
 the mode selects, and an apology's new appointment moves only
 ``current_due_at``. Clock pauses (``ClockPaused``/``ClockResumed``) extend the
@@ -156,6 +157,8 @@ def evolve_into(s: Facts, position: int, env: dict[str, Any]) -> Facts:
             s["supplements"] = [
                 [a, b if b is not None else at, st] for a, b, st in s["supplements"]
             ]
+            if data.get("new_appointment_at") is not None:
+                s["restart_appointment_at"] = data["new_appointment_at"]
             if not resolved:
                 s["status"] = IN_PROGRESS
         case "ClockPaused":
@@ -356,7 +359,13 @@ def view(facts: Facts, rules: RuleBook, now: datetime | None = None) -> dict[str
         answered = [fromiso(e[1]) for e in supplements if e[1] is not None]
         restart_from = max(answered) if answered else None
         open_request = next((e[0] for e in supplements if e[1] is None), None)
-    restart_base = base_due if restart_from is None else cal.due(restart_from, allowance)
+    if restart_from is None:
+        restart_base = base_due
+    elif facts.get("restart_appointment_at") is not None:
+        # the restarted appointment as the desk issued it wins, like the slip's (§4.5)
+        restart_base = fromiso(facts["restart_appointment_at"])
+    else:
+        restart_base = cal.due(restart_from, allowance)
     due_restart = (
         cal.add_working_time(restart_base, paused_clock) if paused_clock > _ZERO else restart_base
     )

@@ -491,9 +491,12 @@ class Script:
                 self.overran(start, cursor, budget, pauses, handover_id)
                 return None
             back = t.after(cursor, rng.uniform(0.3, 6.0) * t.day_minutes)
-            self.emit(
-                "SupplementReceived", back, rng.choice(i.office.receivers), {"documents": docs}
-            )
+            answer: dict[str, Any] = {"documents": docs}
+            if rs.supplement_mode == "restart":  # the restarted appointment, synced (19(4))
+                answer["new_appointment_at"] = fmt(
+                    cal.due(back, v.allowance or Duration(7, "working_days"))
+                )
+            self.emit("SupplementReceived", back, rng.choice(i.office.receivers), answer)
             pauses.append((cursor, back))
             last_complete = back
             cursor = back

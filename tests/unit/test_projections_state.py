@@ -195,3 +195,15 @@ def test_resuming_from_a_stored_fold_equals_an_uninterrupted_fold(seed: int, cut
     )
     for did, facts in straight.items():
         assert state.view(facts, RULES) == state.view(resumed[did], RULES)
+
+
+def test_the_restarted_appointment_synced_to_the_portal_is_the_deadline_of_record() -> None:
+    b = _supplemented("R-restart")
+    plain = view_of(b)
+    answer = b.envelopes[-1]
+    assert answer["type"] == "SupplementReceived"
+    answer["data"]["new_appointment_at"] = t("2025-09-12 17:00")  # the desk gave a day more
+    synced = view_of(b)
+    assert plain["original_due_at"] == t("2025-09-11 17:00")  # computed from the answer
+    assert synced["original_due_at"] == synced["due_restart_at"] == t("2025-09-12 17:00")
+    assert synced["due_pause_at"] == plain["due_pause_at"]  # the pause clock is the law's
