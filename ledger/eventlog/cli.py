@@ -196,7 +196,10 @@ def export(
                 "--parquet: the Parquet export (analytics.export) is not available in this "
                 "installation"
             ) from None
-        summary["parquet"] = export_parquet(settings, parquet_dir)
+        try:
+            summary["parquet"] = export_parquet(settings, parquet_dir)
+        except (FileNotFoundError, ValueError) as e:  # e.g. no analytics database yet
+            raise click.ClickException(f"--parquet: {e}") from None
     if fmt == "json":
         echo_json(summary)
     else:

@@ -536,3 +536,12 @@ def test_a_broken_log_read_in_a_second_process_keeps_the_cases_before_the_break(
     with pytest.raises(LogError, match="not well-formed XML"):
         import_log(ledger, log, load_mapping(mapping(tmp_path, "xes")), parallel=True)
     assert ledger.status()["dossiers"] == 2
+
+
+def test_export_parquet_without_an_analytics_database_is_a_clear_error(tmp_path: Path) -> None:
+    pytest.importorskip("analytics.export")
+    result = CliRunner().invoke(
+        main, ["export", "--parquet", str(tmp_path / "pq"), "--data-dir", str(tmp_path)]
+    )
+    assert result.exit_code == 1 and result.output.startswith("Error: --parquet: ")
+    assert "Traceback" not in result.output
