@@ -34,6 +34,9 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+# bench/ holds a streams.py of its own: import the project's packages, not the scripts beside us
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).parent.resolve()]
+
 KINDS = (
     "repeated_supplement",
     "unlisted_document_requested",
