@@ -39,6 +39,7 @@ What each label kind means here, and the event it points at:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from typing import IO, Any
 
@@ -76,9 +77,15 @@ def simulate(
     *,
     start: date = DEFAULT_START,
     params: Params | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
-    """Run ``days`` days of a province from ``start``; return a JSON-able summary."""
+    """Run ``days`` days of a province from ``start``; return a JSON-able summary.
+
+    Events (and labels) are written as the days go, so memory holds only the
+    dossiers in flight: a province-year (``Params(dossiers_per_day=10_000)``,
+    about 2.5 million dossiers) streams to ``out``. ``progress`` is called once a day.
+    """
     if days < 1:
         raise ValueError(f"days must be at least 1, got {days}")
     sim = Simulation(days, seed, start, params or Params())
-    return sim.run(out, labels)
+    return sim.run(out, labels, progress)

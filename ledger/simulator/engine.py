@@ -11,8 +11,9 @@ import heapq
 import json
 import random
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import IO, Any
 
 from ledger.catalog import Catalog, ProcedureVersion, load_catalog
@@ -68,12 +69,6 @@ def tet_factor(d: date) -> float:
     return 1.0
 
 
-@dataclass(frozen=True, slots=True)
-class _Result:
-    status: str
-    late: bool | None
-
-
 @dataclass
 class Seed:
     """A receipt about to happen."""
@@ -106,11 +101,14 @@ class Simulation:
         self.seq: Counter[tuple[str, date]] = Counter()
         self.setbacks: dict[tuple[str, str], list[datetime]] = {}
         self.follow_ups: dict[date, list[tuple[Office, str, dict[str, str]]]] = {}
-        self.outcomes: list[_Result] = []
+        self.status: Counter[str] = Counter()
+        self.finished = 0
+        self.late = 0
         self.channels: Counter[str] = Counter()
         self.pending: list[tuple[datetime, int, int, str, str]] = []
         self.labelled: dict[str, list[tuple[str, str]]] = {}
-        self.labels: list[tuple[int, str, str, str]] = []
+        self.label_kinds: Counter[str] = Counter()
+        self.label_out: IO[str] | None = None
         self.written = 0
         self.first_event: datetime | None = None
         self.last_event: datetime | None = None
@@ -278,7 +276,10 @@ class Simulation:
         )
         world = self.world(s.at, s.office.agency.code)
         out = Script(world, intake).run()
-        self.outcomes.append(_Result(out.status, out.late))
+        self.status[out.status] += 1
+        if out.late is not None:
+            self.finished += 1
+            self.late += bool(out.late)
         self.channels[s.channel] += 1
         for event in out.events:
             heapq.heappush(self.pending, event)
@@ -295,8 +296,16 @@ class Simulation:
             if day < self.end:
                 self.follow_ups.setdefault(day, []).append((s.office, s.version.code, s.applicant))
 
-    def run(self, out: IO[str], labels: IO[str] | None) -> dict[str, Any]:
-        """Simulate day by day, writing events as soon as no later receipt can precede them."""
+    def run(
+        self, out: IO[str], labels: IO[str] | None, progress: Callable[[int], None] | None = None
+    ) -> dict[str, Any]:
+        """Simulate day by day, writing events as soon as no later receipt can precede them.
+
+        Memory holds only what is still to come: the events of dossiers in flight,
+        setbacks within the online-to-paper window and the day's counters, so a
+        province-year streams to ``out`` (and its labels to ``labels``) as it goes.
+        """
+        self.label_out = labels
         for k in range(self.days):
             d = self.start + timedelta(days=k)
             cal = self.calendar(d)
@@ -306,13 +315,24 @@ class Simulation:
                 self.dossier(s)
             nxt = d + timedelta(days=1)
             self.flush(out, datetime(nxt.year, nxt.month, nxt.day, tzinfo=cal.tz))
+            self.forget_before(d)
+            if progress is not None:
+                progress(1)
         self.flush(out, None)
-        rows = sorted(self.labels)
-        if labels is not None:
-            for _, kind, dossier_id, eid in rows:
-                labels.write(json.dumps({"dossier_id": dossier_id, "kind": kind, "event_id": eid}))
-                labels.write("\n")
-        return self.summary(rows)
+        return self.summary()
+
+    def forget_before(self, d: date) -> None:
+        """Drop what no later receipt can look at: past days' sequence counters and
+        setbacks older than the online-to-paper window (with a day's margin)."""
+        for key in [k for k in self.seq if k[1] < d]:
+            del self.seq[key]
+        if d.day != 1:  # the setbacks are pruned once a month: a scan of them all
+            return
+        cutoff = datetime(d.year, d.month, d.day, tzinfo=UTC) - timedelta(
+            days=self.params.online_to_paper_window_days + 2
+        )
+        for key in [k for k, ts in self.setbacks.items() if max(ts) < cutoff]:
+            del self.setbacks[key]
 
     def flush(self, out: IO[str], before: datetime | None) -> None:
         """Write buffered events that occurred before ``before`` (all if None), in order."""
@@ -320,8 +340,15 @@ class Simulation:
         while heap and (before is None or heap[0][0] < before):
             at, _, _, event_id, line = heapq.heappop(heap)
             if event_id in self.labelled:
-                for kind, dossier_id in self.labelled.pop(event_id):
-                    self.labels.append((self.written, kind, dossier_id, event_id))
+                for kind, dossier_id in sorted(self.labelled.pop(event_id)):
+                    self.label_kinds[kind] += 1
+                    if self.label_out is not None:
+                        self.label_out.write(
+                            json.dumps(
+                                {"dossier_id": dossier_id, "kind": kind, "event_id": event_id}
+                            )
+                        )
+                        self.label_out.write("\n")
             out.write(line)
             out.write("\n")
             self.written += 1
@@ -331,11 +358,8 @@ class Simulation:
 
     # --- output ----------------------------------------------------------------------------
 
-    def summary(self, rows: list) -> dict[str, Any]:
-        status = Counter(o.status for o in self.outcomes)
-        finished = [o for o in self.outcomes if o.late is not None]
-        late = sum(1 for o in finished if o.late)
-        kinds = Counter(kind for _, kind, _, _ in rows)
+    def summary(self) -> dict[str, Any]:
+        status, finished, late, kinds = self.status, self.finished, self.late, self.label_kinds
         misbehaving = sum(1 for o in self.province.officials if o.trait)
         return {
             "seed": self.seed,
@@ -346,13 +370,13 @@ class Simulation:
                 "first_event": self.first_event.date().isoformat() if self.first_event else None,
                 "last_event": self.last_event.date().isoformat() if self.last_event else None,
             },
-            "dossiers": len(self.outcomes),
+            "dossiers": sum(status.values()),
             "events": self.written,
-            "labels": len(rows),
+            "labels": sum(kinds.values()),
             "labels_by_kind": dict(sorted(kinds.items())),
-            "finished": len(finished),
+            "finished": finished,
             "late": late,
-            "on_time_rate": round(1 - late / len(finished), 4) if finished else None,
+            "on_time_rate": round(1 - late / finished, 4) if finished else None,
             "status": dict(sorted(status.items())),
             "channels": dict(sorted(self.channels.items())),
             "agencies": len(self.province.agencies),
