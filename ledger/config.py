@@ -8,6 +8,11 @@
 | ``DOSSIER_RULES`` | a rules file replacing the packaged one, or adding to it (``extends: packaged``; see docs/rules.md) | packaged ``ledger/rulesets/rulesets.yaml`` |
 | ``DOSSIER_CALENDAR_OVERRIDES`` | a province's holiday / make-up-day overrides | packaged ``calendar-overrides.yaml`` |
 | ``DOSSIER_KAFKA_BOOTSTRAP`` | Kafka bootstrap servers ``host:port[,host:port]`` | none |
+
+Read where they are used: ``DOSSIER_KAFKA_PARTITIONS`` (partitions of the keyed topics,
+default 12) and ``DOSSIER_KAFKA_CLIENT`` (``confluent`` or ``kafka-python``) in
+``ledger/kafka.py``; ``DOSSIER_SIGNING_KEY`` (the digest signing key file, default
+``DATA_DIR/signing.key``) in ``ledger/signing.py``.
 """
 
 from __future__ import annotations

@@ -192,10 +192,10 @@ class ConfluentPublisher:
 
         produce, poll = self.producer.produce, self.producer.poll
         refused: tuple[int, str] | None = None
-        for i, (key, value, headers) in enumerate(messages):
+        for i, (k, v, h) in enumerate(messages):
             while True:
                 try:
-                    produce(topic, value, key, headers=headers, on_delivery=on_delivery(i))
+                    produce(topic, v, k, headers=h, on_delivery=on_delivery(i))
                     break
                 except BufferError:  # local queue full: let deliveries drain
                     poll(0.05)
@@ -258,9 +258,9 @@ class KafkaPythonPublisher:
         if messages is None:
             messages = [(key, value, headers or [])]  # type: ignore[list-item]
         futures, refused = [], None
-        for key, value, headers in messages:
+        for k, v, h in messages:
             try:
-                futures.append(self.producer.send(topic, key=key, value=value, headers=headers))
+                futures.append(self.producer.send(topic, key=k, value=v, headers=h))
             except KafkaError as e:  # refused before sending (e.g. too large)
                 refused = str(e)
                 break

@@ -138,7 +138,15 @@ def snapshot(ledger: DossierLedger) -> Iterator[Snapshot]:
                 cur.itersize = FETCH
                 return cur
 
-            yield Snapshot(ledger, named, "%s", ' COLLATE "C"')
+            (collation,) = (
+                conn.cursor(row_factory=tuple_row)
+                .execute("SELECT datcollate FROM pg_database WHERE datname = current_database()")
+                .fetchone()
+            )
+            # Python compares ids by code point; so do these collations (and then the
+            # primary key's order serves). Any other: sort by byte order explicitly.
+            byte_order = str(collation).lower() in {"c", "posix", "c.utf-8", "c.utf8"}
+            yield Snapshot(ledger, named, "%s", "" if byte_order else ' COLLATE "C"')
         return
     with datastore.transaction(commit=False) as c:  # e.g. in-memory SQLite
         raw_conn = c.sqlite_cursor.connection
