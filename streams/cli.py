@@ -57,6 +57,13 @@ def _stop_on_signals() -> threading.Event:
     help="Deliver alerts to the subscriptions file's subscribers.",
 )
 @click.option(
+    "--config",
+    "config_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Streams settings (TOML [streams]: lateness, grace, alert levels...; default: DATA_DIR/streams.toml if present).",
+)
+@click.option(
     "--page",
     type=click.IntRange(min=1),
     default=5000,
@@ -75,6 +82,7 @@ def process(
     now: datetime | None,
     poll: float,
     deliver: bool,
+    config_path: Path | None,
     page: int,
     subscriptions: Path | None,
     settings: Settings,
@@ -86,6 +94,7 @@ def process(
     Example: dossier process --now 2025-10-31
     """
     from ledger import progress
+    from streams.config import config_for
     from streams.embedded import process as run
 
     stop = _stop_on_signals()
@@ -100,6 +109,7 @@ def process(
             subscriptions=subscriptions,
             deliver=deliver,
             page=page,
+            config=config_for(settings.data_dir, config_path),
         )
     echo_json(summary)
 
@@ -126,6 +136,13 @@ def process(
     help="Live mode: the wall clock advances the watermark (never in a replay).",
 )
 @click.option("--tick-interval", type=click.FloatRange(min=0.1), default=5.0, show_default=True)
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Streams settings (TOML [streams]: lateness, grace, alert levels...; default: DATA_DIR/streams.toml if present).",
+)
 @data_dir_option
 def worker(
     bootstrap: str | None,
@@ -133,6 +150,7 @@ def worker(
     partitions: int | None,
     wall_clock: bool,
     tick_interval: float,
+    config_path: Path | None,
     settings: Settings,
 ) -> None:
     """Run the stream processors as a faust worker on dossier.events (start any number
@@ -143,6 +161,7 @@ def worker(
     """
     from ledger.bootstrap import open_rules
     from ledger.catalog import load_catalog
+    from streams.config import config_for
     from streams.faust_app import make_app, partition_count
 
     bootstrap = bootstrap or settings.kafka_bootstrap
@@ -159,6 +178,7 @@ def worker(
         wall_clock=wall_clock,
         tick_interval=tick_interval,
         catalog=load_catalog(),
+        config=config_for(settings.data_dir, config_path),
     )
     from faust.worker import Worker
 

@@ -185,3 +185,24 @@ def test_partitioned_workers_equal_the_embedded_pipeline(partitions: int) -> Non
     }
     assert metrics == embedded["metrics_daily"]
     assert any(r["final"] for r in metrics.values()) and embedded["alerts"]
+
+
+def test_alert_levels_and_recipients_are_configurable(tmp_path: Any) -> None:
+    from streams.config import ConfigError, load_config
+
+    path = tmp_path / "streams.toml"
+    path.write_text(
+        '[streams]\nlateness = "5m"\n[[streams.level]]\nname = "due"\nshare = 1.0\n'
+        'recipients = ["inspector"]\n',
+        encoding="utf-8",
+    )
+    config = load_config(path)
+    a = DossierBuilder("A", "2025-09-08 08:00").handover("2025-09-08 09:00", "h1", "appraisal")
+    pipeline = Pipeline(RULES, config)
+    for rec in recorded(a.envelopes + later("B", "2025-09-15 10:00").envelopes):
+        pipeline.feed(rec, REFERENCE)
+    alerts = pipeline.take()["alerts"]
+    assert [(x["level"], x["recipients"]) for x in alerts] == [("due", ["inspector:SO-TNMT"])]
+    path.write_text('[streams]\n[[streams.level]]\nname = "x"\nshare = 2\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match="share"):
+        load_config(path)
