@@ -110,7 +110,7 @@ def main() -> None:
         assert q is not None, "no read models: run dossier project or rebuild first"
         codes = [r[0] for r in q("SELECT dossier_id FROM rm_dossiers", ())]
         sample = [rng.choice(codes) for _ in range(n)]
-        site.dossier(sample[0])  # warm: calendars, holiday tables
+        site.warm()  # as dossier serve does before its first visitor
         it = iter(sample * 2)
         folds = timed(lambda: site.dossier(next(it)), n)
         with serving(settings) as base, httpx.Client(base_url=base, timeout=30) as client:

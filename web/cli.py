@@ -31,6 +31,7 @@ def serve(host: str, port: int, settings: Settings) -> None:
         app = create_app(settings)
     except NoLedger as e:
         raise click.ClickException(str(e)) from None
+    app.state.site.warm()
     click.echo(f"serving {settings.data_dir} on http://{host}:{port}/ (Ctrl-C to stop)", err=True)
     uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=2)
 

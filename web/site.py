@@ -50,70 +50,103 @@ def _jsonish(value: Any) -> Any:
 
 
 class Analytics:
-    """Read-only queries on ``analytics.duckdb``: one short connection per query."""
+    """Read-only queries on ``analytics.duckdb``.
+
+    The writer's published snapshot (``analytics.snapshot``) is kept open between
+    queries and reopened when a newer one is published (a new file: the rename
+    leaves the old one readable until closed). Without a snapshot the file itself
+    is opened read-only for each query only: holding it would stop a writer from
+    starting.
+    """
 
     JSON_COLUMNS = ("event_ids", "params", "recipients")
 
     def __init__(self, path: Path, *, wait: float = 3.0) -> None:
         self.path, self.wait = path, wait
+        self._lock = threading.Lock()
+        self._held: tuple[Any, Any, set[str]] | None = None  # (file identity, con, tables)
 
-    def _source(self) -> Path:
-        """The writer's published snapshot (``analytics.snapshot``) when there is one: the
-        writer's own file may be held by it; else the file itself."""
+    def _snapshot(self) -> Path | None:
         try:
             from analytics.snapshot import snapshot_path
         except ImportError:
-            return self.path
-        snap = snapshot_path(self.path)
-        return snap if snap.exists() else self.path
+            return None
+        return snapshot_path(self.path)
 
     def available(self) -> bool:
-        return self._source().exists()
+        snap = self._snapshot()
+        return (snap is not None and snap.exists()) or self.path.exists()
 
-    @contextmanager
-    def connect(self) -> Iterator[Any]:
+    def _open(self, path: Path) -> Any:
         import duckdb
 
         deadline = time.monotonic() + self.wait
         while True:
             try:
-                con = duckdb.connect(str(self._source()), read_only=True)
-                break
+                return duckdb.connect(str(path), read_only=True)
             except (duckdb.IOException, duckdb.ConnectionException) as e:
                 # The writer holds the file's lock (another process), or a read-write
                 # connection to it is open in this process.
                 text = str(e).lower()
                 busy = "lock" in text or "different configuration" in text
                 if not busy or time.monotonic() > deadline:
-                    raise AnalyticsBusy(f"{self.path}: {e}") from None
+                    raise AnalyticsBusy(f"{path}: {e}") from None
                 time.sleep(0.05)
-        try:
-            yield con
-        finally:
-            con.close()
 
-    def tables(self, con: Any) -> set[str]:
-        return {
-            r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()
-        }
+    @staticmethod
+    def _tables(con: Any) -> set[str]:
+        rows = con.execute("SELECT table_name FROM information_schema.tables").fetchall()
+        return {r[0] for r in rows}
+
+    @contextmanager
+    def connect(self) -> Iterator[tuple[Any, set[str]]]:
+        """A connection and the tables it has (hold it briefly: one query)."""
+        snap = self._snapshot()
+        try:
+            st = snap.stat() if snap is not None else None
+        except FileNotFoundError:
+            st = None
+        if st is None:
+            con = self._open(self.path)
+            try:
+                yield con, self._tables(con)
+            finally:
+                con.close()
+            return
+        identity = (st.st_ino, st.st_mtime_ns, st.st_size)
+        with self._lock:
+            if self._held is None or self._held[0] != identity:
+                if self._held is not None:
+                    self._held[1].close()
+                    self._held = None
+                con = self._open(snap)  # type: ignore[arg-type]
+                self._held = (identity, con, self._tables(con))
+            yield self._held[1], self._held[2]
 
     def rows(self, sql: str, params: Sequence[Any] = (), *, needs: str) -> list[dict[str, Any]]:
         """Rows as dicts; none when the file or the table ``needs`` is not there yet."""
         if not self.available():
             return []
-        with self.connect() as con:
-            if needs not in self.tables(con):
+        with self.connect() as (con, tables):
+            if needs not in tables:
                 return []
             cur = con.execute(sql, list(params))
             names = [d[0] for d in cur.description]
-            out = []
-            for r in cur.fetchall():
-                row = {n: _jsonish(v) for n, v in zip(names, r, strict=True)}
-                for c in self.JSON_COLUMNS:
-                    if isinstance(row.get(c), str):
-                        row[c] = orjson.loads(row[c])
-                out.append(row)
-            return out
+            fetched = cur.fetchall()
+        out = []
+        for r in fetched:
+            row = {n: _jsonish(v) for n, v in zip(names, r, strict=True)}
+            for c in self.JSON_COLUMNS:
+                if isinstance(row.get(c), str):
+                    row[c] = orjson.loads(row[c])
+            out.append(row)
+        return out
+
+    def close(self) -> None:
+        with self._lock:
+            if self._held is not None:
+                self._held[1].close()
+                self._held = None
 
 
 class Site:
@@ -136,6 +169,15 @@ class Site:
         self._rm: sqlite3.Connection | None = None
         self._pg_rm: Any = None
         self._cache: dict[Any, tuple[Any, Any]] = {}
+
+    def warm(self) -> None:
+        """Do once, before the first visitor, what the first page would pay for: the
+        calendars and holiday tables, the snapshot opened, the dashboard computed."""
+        q = self._read_models()
+        rows = q("SELECT MIN(dossier_id) FROM rm_dossiers", ()) if q is not None else []
+        if rows and rows[0][0]:
+            self.dossier(rows[0][0])
+        self.dashboard(None)
 
     # --- read models -----------------------------------------------------------------
 
@@ -411,6 +453,7 @@ class Site:
         return int(rows[0]["seq"]) if rows and rows[0]["seq"] is not None else 0
 
     def close(self) -> None:
+        self.analytics.close()
         if self._rm is not None:
             self._rm.close()
         if self._pg_rm is not None:

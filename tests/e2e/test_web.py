@@ -109,6 +109,9 @@ def test_live_feed_sends_an_alert_written_after_it_connected(data) -> None:
     settings, client, codes, agency = data
     last = max(a["seq"] for a in client.get("/api/alerts").json())
     new = web_data.alert(codes[1], agency, level="half", n=7)
+    # One DuckDB instance per file and process: the other app's open snapshot would keep
+    # the served app on the old copy (one app per process in real use).
+    client.app.state.site.analytics.close()
     with web_data.serving(settings) as base:
         with httpx.stream("GET", f"{base}/api/alerts/stream", timeout=10) as resp:
             assert resp.headers["content-type"].startswith("text/event-stream")
