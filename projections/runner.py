@@ -19,6 +19,7 @@ batch, which the next run reads again; nothing is applied twice.
 from __future__ import annotations
 
 import marshal
+import math
 import multiprocessing as mp
 import os
 import signal
@@ -338,6 +339,11 @@ class _RangeResult:
     rows: bytes | None = None  # (dossiers, sheets) marshalled, when sent by a worker
 
 
+MAX_RANGE_DOSSIERS = 5000
+"""Most dossiers a range of weight 1 holds: a range's fact sheets and rows are what a
+worker (and the parent, inserting them) holds at once, so memory stays flat however
+long the log; more ranges are added in front of ``RANGE_WEIGHTS`` when needed."""
+
 MIN_DOSSIERS_TO_FORK = 2000
 """Below this, forking costs more than it saves: the rebuild runs in this process."""
 
@@ -410,7 +416,7 @@ def _rebuild_ranges(
     try:
         upto = source.upto(conn)
         first = source.first_ids(conn, upto)
-        bounds = ranges(first, 0, [w for w in RANGE_WEIGHTS for _ in range(workers)])
+        bounds = ranges(first, 0, range_weights(len(first), workers))
         if workers == 1 or len(first) < MIN_DOSSIERS_TO_FORK:
             results: Iterable[_RangeResult] = (
                 _fold_range(projector, source, conn, ledger.decode, b, upto) for b in bounds
@@ -431,6 +437,14 @@ def _rebuild_ranges(
             _RANGES = None
     finally:
         conn.close()
+
+
+def range_weights(dossiers: int, workers: int) -> list[float]:
+    """``RANGE_WEIGHTS`` for each worker, after as many full ranges as it takes for no
+    range to exceed ``MAX_RANGE_DOSSIERS``."""
+    tail = [w for w in RANGE_WEIGHTS for _ in range(workers)]
+    extra = math.ceil(max(0.0, dossiers / MAX_RANGE_DOSSIERS - sum(tail)) / workers) * workers
+    return [1.0] * extra + tail
 
 
 def _warm(ledger: Any, projector: Projector, dossier_ids: list[str]) -> None:
