@@ -65,8 +65,11 @@ SELECT p.period, p.kind, p.period_start, p.period_end,
        p.period_end <= coalesce({WATERMARK_LOCAL}, TIMESTAMP '-infinity') AS final
 FROM periods p
 JOIN dossiers d
-  ON d.received_local < p.period_end
- AND (d.ended_local IS NULL OR d.ended_local >= p.period_start)
+  -- In a CASE on purpose: as plain comparisons the planner picks a sort-based range join
+  -- (0.5 s per million dossiers); as one opaque predicate it filters a single scan.
+  ON CASE WHEN d.received_local < p.period_end
+               AND (d.ended_local IS NULL OR d.ended_local >= p.period_start)
+          THEN true ELSE false END
 LEFT JOIN dossier_period_ends s
   ON s.dossier_id = d.dossier_id AND s.month_end = CAST(p.period_end - INTERVAL 1 DAY AS DATE)
 """,
