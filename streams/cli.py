@@ -256,6 +256,49 @@ def alerts_tail(follow: bool, lines: int, poll: float, settings: Settings) -> No
             click.echo(row)
 
 
+@alerts.command("deliver")
+@click.option("--bootstrap", default=None, metavar="HOST:PORT[,HOST:PORT]")
+@click.option(
+    "--subscriptions",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    required=True,
+    help="Subscriptions (TOML).",
+)
+@click.option("--group", default="dossier-alerts", show_default=True, help="Kafka consumer group.")
+@click.option("--once", is_flag=True, help="Stop once idle and nothing is pending.")
+@data_dir_option
+def alerts_deliver(
+    bootstrap: str | None, subscriptions: Path, group: str, once: bool, settings: Settings
+) -> None:
+    """Deliver the workers' alerts, signals and rate breaches from Kafka to the
+    subscribers (webhook / Kafka topic), with an outbox in DATA_DIR/deliveries.duckdb;
+    dead letters also go to dossier.dlq. The distributed counterpart of the delivery in
+    dossier process.
+
+    Example: dossier alerts deliver --subscriptions subscriptions.toml
+    """
+    from streams.delivery import deliver_from_kafka
+    from streams.subscriptions import load
+
+    bootstrap = bootstrap or settings.kafka_bootstrap
+    if not bootstrap:
+        raise click.UsageError(
+            "no Kafka bootstrap: give --bootstrap or set DOSSIER_KAFKA_BOOTSTRAP"
+        )
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    stop = _stop_on_signals()
+    echo_json(
+        deliver_from_kafka(
+            bootstrap,
+            str(settings.data_dir / "deliveries.duckdb"),
+            load(subscriptions),
+            group=group,
+            once=once,
+            should_stop=stop.is_set,
+        )
+    )
+
+
 COMMANDS: list[click.Command] = [process, worker, tick, alerts]
 
 

@@ -43,11 +43,15 @@ class Outbox:
         *,
         producer: Callable[[str, bytes, bytes], None] | None = None,
         clock: Callable[[], float] = time.time,
+        dead_letter: Callable[[str, str, str, str], None] | None = None,
     ) -> None:
         self.con = con
         self.subscribers = {s.id: s for s in subscribers}
         self.producer = producer
         self.clock = clock
+        self.dead_letter = dead_letter
+        """Also told of every dead letter (subscriber, output id, payload, reason): the
+        distributed deliverer sends them to ``dossier.dlq``."""
         for statement in DDL:
             con.execute(statement)
 
@@ -129,6 +133,8 @@ class Outbox:
                     [sub_id, output_id, payload, error, attempts + 1],
                 )
                 self.con.execute("COMMIT")
+                if self.dead_letter is not None:
+                    self.dead_letter(sub_id, output_id, payload, error)
                 counts["dead"] += 1
             else:
                 delay = sub.delivery.backoff * (2**attempts)
@@ -166,3 +172,78 @@ class Outbox:
             except (urllib.error.URLError, OSError) as e:
                 return f"webhook {d.webhook}: {getattr(e, 'reason', e)}"
         return None
+
+
+def deliver_from_kafka(
+    bootstrap: str,
+    db_path: str,
+    subscribers: list[Subscriber],
+    *,
+    group: str = "dossier-alerts",
+    once: bool = False,
+    idle_seconds: float = 5.0,
+    should_stop: Callable[[], bool] = lambda: False,
+    session_timeout_ms: int = 6000,
+) -> dict[str, int]:
+    """The distributed deployment's deliverer: the output topics in a consumer group,
+    the outbox in its own DuckDB file, offsets committed after the outbox's commit,
+    dead letters also to ``dossier.dlq``."""
+    import duckdb
+    from kafka import KafkaConsumer, KafkaProducer
+
+    from ledger import topics
+
+    names = {topics.ALERTS: "alerts", topics.SIGNALS: "signals", topics.METRICS: "metrics_daily"}
+    producer = KafkaProducer(bootstrap_servers=bootstrap.split(","), acks="all")
+
+    def send(topic: str, key: bytes, value: bytes) -> None:
+        producer.send(topic, key=key, value=value).get(timeout=10)
+
+    def dead(sub_id: str, output_id: str, payload: str, reason: str) -> None:
+        producer.send(
+            topics.DLQ,
+            key=output_id.encode(),
+            value=payload.encode(),
+            headers=[
+                ("reason", f"delivery to {sub_id}: {reason}".encode()),
+                ("source_topic", b"delivery"),
+            ],
+        ).get(timeout=10)
+
+    con = duckdb.connect(db_path)
+    outbox = Outbox(con, subscribers, producer=send, dead_letter=dead)
+    consumer = KafkaConsumer(
+        *names,
+        bootstrap_servers=bootstrap.split(","),
+        group_id=group,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        session_timeout_ms=session_timeout_ms,
+        heartbeat_interval_ms=max(session_timeout_ms // 6, 100),
+    )
+    totals = {"read": 0, "delivered": 0, "retry": 0, "dead": 0}
+    last = time.monotonic()
+    try:
+        while not should_stop():
+            polled = consumer.poll(timeout_ms=500)
+            taken: dict[str, list[dict[str, Any]]] = {v: [] for v in names.values()}
+            for msgs in polled.values():
+                for msg in msgs:
+                    taken[names[msg.topic]].append(orjson.loads(msg.value))
+            if polled:
+                totals["read"] += sum(len(m) for m in polled.values())
+                con.execute("BEGIN")
+                outbox.enqueue(taken)
+                con.execute("COMMIT")
+                consumer.commit()
+                last = time.monotonic()
+            for k, v in outbox.deliver().items():
+                totals[k] += v
+            if once and consumer.assignment() and not polled and not outbox.pending():
+                if time.monotonic() - last >= idle_seconds:
+                    break
+    finally:
+        consumer.close(autocommit=False)
+        producer.close(timeout=5)
+        con.close()
+    return totals

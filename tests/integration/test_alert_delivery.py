@@ -117,3 +117,80 @@ def test_a_dead_webhook_ends_in_the_dead_letter_table(tmp_path: Path) -> None:
     assert summary["deliveries"]["dead"] == dead
     (reason,) = con.execute("SELECT min(reason) FROM dead_letters").fetchone()
     assert "webhook http://127.0.0.1" in reason
+
+
+def test_distributed_delivery_from_the_alert_topic(fresh_kafka: str, tmp_path: Path) -> None:
+    from kafka import KafkaConsumer, KafkaProducer
+    from kafka.admin import KafkaAdminClient, NewTopic
+
+    from ledger import topics
+    from streams.delivery import deliver_from_kafka
+    from streams.outputs import alert
+    from streams.subscriptions import parse
+
+    admin = KafkaAdminClient(bootstrap_servers=fresh_kafka)
+    admin.create_topics(
+        [NewTopic(t, 2, 1) for t in (topics.ALERTS, topics.SIGNALS, topics.METRICS, topics.DLQ)]
+    )
+    admin.close()
+    rows = [
+        alert(
+            "deadline",
+            "due",
+            anchor=f"2025-09-1{i}T17:00:00+07:00",
+            fired_at=f"2025-09-1{i}T17:00:00+07:00",
+            recipients=["inspector:A"],
+            replayed=False,
+            params={},
+            dossier_id=f"D{i}",
+            agency="A",
+            due_at=f"2025-09-1{i}T17:00:00+07:00",
+        )
+        for i in range(3)
+    ]
+    producer = KafkaProducer(bootstrap_servers=fresh_kafka, acks="all")
+    for row in rows + rows[:1]:  # one redelivered by an at-least-once worker
+        producer.send(topics.ALERTS, key=row["alert_id"].encode(), value=json.dumps(row).encode())
+    producer.flush()
+    producer.close()
+    live, dead = free_port(), free_port()
+    receiver = Receiver(live)
+    receiver.start()
+    subscribers = parse(
+        f"""
+[[subscriber]]
+id = "live"
+levels = ["due"]
+[subscriber.delivery]
+webhook = "http://127.0.0.1:{live}/"
+[[subscriber]]
+id = "gone"
+levels = ["due"]
+[subscriber.delivery]
+webhook = "http://127.0.0.1:{dead}/"
+retries = 0
+"""
+    )
+    try:
+        totals = deliver_from_kafka(
+            fresh_kafka,
+            str(tmp_path / "deliveries.duckdb"),
+            subscribers,
+            group="g1",
+            once=True,
+            idle_seconds=2,
+        )
+    finally:
+        receiver.stop()
+    assert set(receiver.accepted) == {r["alert_id"] for r in rows}
+    assert max(receiver.accepted.values()) == 1
+    assert totals["dead"] == 3
+    consumer = KafkaConsumer(
+        topics.DLQ,
+        bootstrap_servers=fresh_kafka,
+        auto_offset_reset="earliest",
+        consumer_timeout_ms=3000,
+    )
+    reasons = [dict(m.headers)["reason"].decode() for m in consumer]
+    consumer.close()
+    assert len(reasons) == 3 and all(r.startswith("delivery to gone: webhook") for r in reasons)
