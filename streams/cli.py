@@ -260,15 +260,15 @@ def alerts_tail(follow: bool, lines: int, poll: float, settings: Settings) -> No
 @click.option("--bootstrap", default=None, metavar="HOST:PORT[,HOST:PORT]")
 @click.option(
     "--subscriptions",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    required=True,
-    help="Subscriptions (TOML).",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Subscriptions (TOML; default: DATA_DIR/subscriptions.toml).",
 )
 @click.option("--group", default="dossier-alerts", show_default=True, help="Kafka consumer group.")
 @click.option("--once", is_flag=True, help="Stop once idle and nothing is pending.")
 @data_dir_option
 def alerts_deliver(
-    bootstrap: str | None, subscriptions: Path, group: str, once: bool, settings: Settings
+    bootstrap: str | None, subscriptions: Path | None, group: str, once: bool, settings: Settings
 ) -> None:
     """Deliver the workers' alerts, signals and rate breaches from Kafka to the
     subscribers (webhook / Kafka topic), with an outbox in DATA_DIR/deliveries.duckdb;
@@ -278,7 +278,17 @@ def alerts_deliver(
     Example: dossier alerts deliver --subscriptions subscriptions.toml
     """
     from streams.delivery import deliver_from_kafka
-    from streams.subscriptions import load
+    from streams.subscriptions import SubscriptionError, load
+
+    subscriptions = subscriptions or settings.data_dir / "subscriptions.toml"
+    if not subscriptions.is_file():
+        raise click.ClickException(
+            f"{subscriptions}: no subscriptions file (see dossier alerts check)"
+        )
+    try:
+        subscribers = load(subscriptions)
+    except SubscriptionError as e:
+        raise click.ClickException(str(e)) from None
 
     bootstrap = bootstrap or settings.kafka_bootstrap
     if not bootstrap:
@@ -291,7 +301,7 @@ def alerts_deliver(
         deliver_from_kafka(
             bootstrap,
             str(settings.data_dir / "deliveries.duckdb"),
-            load(subscriptions),
+            subscribers,
             group=group,
             once=once,
             should_stop=stop.is_set,
