@@ -140,7 +140,14 @@ def insert_outputs(con: duckdb.DuckDBPyConnection, table: str, rows: list[dict[s
 
     from streams.outputs import TABLES
 
-    columns = TABLES[table][0]
+    columns, key = TABLES[table]
+    latest = table == "metrics_daily"
+    unique: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for r in rows:  # one row per key in a statement: the last (metrics) or the first (ids)
+        k = tuple(str(r.get(c)) for c in key)
+        if latest or k not in unique:
+            unique[k] = r
+    rows = list(unique.values())
     missing = [c for c in columns if c not in rows[0]]
     if missing:
         raise ValueError(f"{table}: row without {', '.join(missing)}")
