@@ -43,8 +43,10 @@ class StreamConfig:
     replay_horizon: timedelta = timedelta(hours=24)
     """An alert fired more than this before the reference instant (the wall clock, or
     ``--now``) is marked ``replayed``: recorded, not delivered unless asked."""
-    retention: timedelta = timedelta(days=90)
-    """How long a finished dossier's state is kept for late feedback (then dropped)."""
+    retention: timedelta = timedelta(days=14)
+    """How long a finished dossier's state is kept for late feedback, then dropped, so
+    memory holds the open dossiers and two weeks of finished ones, not the log. A later
+    event of the dossier is counted (``ignored``), not applied."""
     rolling_days: int = 30
     low_rate_threshold: float = 0.95
     """An agency's or procedure's rolling on-time rate below this raises an alert (§8.14)."""

@@ -59,6 +59,10 @@ _DEADLINE_EVENTS = frozenset(
 )
 
 
+class NoState(ValueError):
+    """An event of a dossier the processor holds no state for (and not its receipt)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Emit:
     """One output: a row for a table/topic, or a fact for the keyed stage.
@@ -115,6 +119,12 @@ class DossierProcessor:
         at = datetime.fromisoformat(env["occurred_at"])
         out: list[Emit] = []
         if st is None:
+            if env["type"] != "DossierReceived":
+                raise NoState(
+                    f"dossier {env['dossier_id']}: {env['type']} at position {rec.position} "
+                    "with no state: before its receipt, or after its state was dropped "
+                    "(finished longer ago than the retention)"
+                )
             st = {"f": {}, "s": {}, "a": [], "p": [], "m": None, "t": None}
         elif st["f"] and st["f"]["last_position"] >= rec.position:
             return st, []  # redelivered: already applied

@@ -323,6 +323,7 @@ def _summary(
         "watermark": None if wm is None else wm.isoformat(),
         "final_through": pipeline.final,
         "open_states": len(pipeline.dossiers),
+        "ignored_after_retention": pipeline.ignored,
         "alerts_by_level": levels,
         "alerts_by_kind": other,
         "signals_by_kind": kinds,

@@ -104,7 +104,10 @@ class EventStage:
                 f"(prev_hash {prev[:12]}... is not the hash of the dossier's last event)"
             )
         if st is None and etype != "DossierReceived":
-            raise BadEvent(f"dossier {did}: {etype} at position {rec.position} before its receipt")
+            raise BadEvent(
+                f"dossier {did}: {etype} at position {rec.position} with no state: before "
+                "its receipt, or after its state was dropped (finished longer ago than the retention)"
+            )
         before = None if st is None else st["t"]
         try:
             st, emitted = self.processor.apply(st, rec, reference)

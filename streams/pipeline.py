@@ -20,7 +20,7 @@ from ledger.events import Recorded
 from ledger.rules import RuleBook
 from streams.aggregates import Aggregates
 from streams.config import StreamConfig
-from streams.dossier import DossierProcessor, Emit
+from streams.dossier import DossierProcessor, Emit, NoState
 from streams.outputs import METRIC_KEY
 from streams.signals import Detectors
 from streams.watermark import Watermark
@@ -60,6 +60,8 @@ class Pipeline:
         self.alerts: dict[str, dict[str, Any]] = {}
         self.metrics: dict[tuple[Any, ...], dict[str, Any]] = {}
         self.events = 0
+        self.ignored = 0
+        """Events of dossiers whose state was dropped after their retention."""
 
     # --- loading saved states ----------------------------------------------------
 
@@ -81,7 +83,12 @@ class Pipeline:
         did = rec.envelope["dossier_id"]
         old = self.dossiers.get(did)
         before = None if old is None else old["t"]
-        st, out = self.dossier.apply(old, rec, reference)
+        try:
+            st, out = self.dossier.apply(old, rec, reference)
+        except NoState:
+            self.ignored += 1  # the ledger has its receipt: a dossier finished long ago
+            self.wm.observe(datetime.fromisoformat(rec.envelope["occurred_at"]))
+            return
         self.events += 1
         self.dossiers[did] = st
         self.changed_dossiers.add(did)

@@ -206,3 +206,21 @@ def test_alert_levels_and_recipients_are_configurable(tmp_path: Any) -> None:
     path.write_text('[streams]\n[[streams.level]]\nname = "x"\nshare = 2\n', encoding="utf-8")
     with pytest.raises(ConfigError, match="share"):
         load_config(path)
+
+
+def test_a_finished_dossier_is_forgotten_after_its_retention() -> None:
+    a = (
+        DossierBuilder("A", "2025-09-08 08:00")
+        .handover("2025-09-08 09:00", "h1", "appraisal")
+        .result("2025-09-09 09:00")
+        .returned("2025-09-09 10:00")
+    )
+    pipeline = Pipeline(RULES)
+    records = recorded(a.envelopes + later("B", "2025-10-20 10:00").envelopes)
+    for rec in records:
+        pipeline.feed(rec, REFERENCE)
+    assert "A" not in pipeline.dossiers and "B" in pipeline.dossiers  # memory: not the log
+    assert "A" in pipeline.take()["dropped"]
+    late_feedback = recorded(a.feedback("2025-10-21 08:00").envelopes[-1:], start=len(records) + 1)
+    pipeline.feed(late_feedback[0], REFERENCE)  # counted, not applied, no failure
+    assert pipeline.ignored == 1 and "A" not in pipeline.dossiers
