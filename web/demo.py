@@ -204,8 +204,9 @@ def next_commands(settings: Settings, dossier_id: str | None, period: str) -> li
     where = [] if settings.data_dir == default else ["--data-dir", str(settings.data_dir)]
     q = shlex.join
     sql = (
-        "SELECT agency, resolved, on_time_rate FROM on_time_by_agency_month "
-        "ORDER BY on_time_rate, resolved DESC LIMIT 5"
+        "SELECT month, sum(resolved) AS resolved, sum(late) AS late, "
+        "round(sum(early + on_time) / sum(resolved), 4) AS on_time_rate "
+        "FROM on_time_by_agency_month GROUP BY month ORDER BY month"
     )
     out = []
     if dossier_id:

@@ -38,5 +38,5 @@ def test_ci_runs_the_readme_test_command() -> None:
 def test_quickstart_runs_the_main_job_on_the_embedded_default() -> None:
     blocks = re.findall(r"```sh\n(.*?)\n```", README, flags=re.S)
     main_job = blocks[0]
-    for step in ("pip install", "dossier simulate", "dossier ingest", "dossier verify --all"):
+    for step in ("pip install", "dossier demo"):
         assert step in main_job
