@@ -168,6 +168,11 @@ class Loader:
         periods: dict[tuple[str, date], dict[str, Any] | None] = {}
         late: dict[str, date] = {}
         wm = self._watermark
+        # The running month of the watermark as instants: the two comparisons per event
+        # below need no time-zone conversion.
+        month_from = month_until = None
+        if wm is not None:
+            month_from, month_until = self._month_bounds(wm)
         for rec in recs:
             env = rec.envelope
             did = env["dossier_id"]
@@ -179,17 +184,19 @@ class Loader:
             occ = datetime.fromisoformat(env["occurred_at"])
             if wm is None:
                 wm = occ
+                month_from, month_until = self._month_bounds(wm)
             elif occ > wm:
-                first = month_start(wm.astimezone(self.tz).date())
-                upto = month_start(occ.astimezone(self.tz).date())
-                while first < upto:  # the watermark passes the end of month ``first``
-                    self._close_month(first, facts, periods)
-                    first = next_month(first)
+                if occ >= month_until:
+                    first = month_start(wm.astimezone(self.tz).date())
+                    upto = month_start(occ.astimezone(self.tz).date())
+                    while first < upto:  # the watermark passes the end of month ``first``
+                        self._close_month(first, facts, periods)
+                        first = next_month(first)
+                    month_from, month_until = self._month_bounds(occ)
                 wm = occ
-            else:
+            elif occ < month_from:  # before a month already closed
                 occ_month = month_start(occ.astimezone(self.tz).date())
-                if occ_month < month_start(wm.astimezone(self.tz).date()):
-                    late[did] = min(late.get(did, occ_month), occ_month)
+                late[did] = min(late.get(did, occ_month), occ_month)
             evolve_into(f, rec.position, env)
             if env["type"] == "DossierReceived":
                 applicant = env["data"].get("applicant") or {}
@@ -204,6 +211,12 @@ class Loader:
         for did, f in touched.items():
             self._remember(did, f)
         return inserted
+
+    def _month_bounds(self, instant: datetime) -> tuple[datetime, datetime]:
+        """The first instant of ``instant``'s local month and of the next one."""
+        first = month_start(instant.astimezone(self.tz).date())
+        start = datetime.combine(first, datetime.min.time(), self.tz)
+        return start, datetime.combine(next_month(first), datetime.min.time(), self.tz)
 
     # --- state and facts --------------------------------------------------------
 
