@@ -18,6 +18,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -169,6 +170,7 @@ class Site:
         self._rm: sqlite3.Connection | None = None
         self._pg_rm: Any = None
         self._cache: dict[Any, tuple[Any, Any]] = {}
+        self._verifier = ThreadPoolExecutor(2, thread_name_prefix="verify")
 
     def warm(self) -> None:
         """Do once, before the first visitor, what the first page would pay for: the
@@ -278,29 +280,43 @@ class Site:
         """Timeline, control sheet, state at the stream's now and chain verification."""
         from ledger.application import DossierNotFound
         from ledger.audit import verify
-        from projections import audit_trail, control_sheet
         from projections import state as dossier_state
 
-        with self._ledger_lock:
-            try:
+        # The chain is verified on its own connection (``ledger.scan``), mostly inside
+        # SQLite without the GIL, while this thread reads and folds the events.
+        checked = self._verifier.submit(verify, self.ledger, code)
+        try:
+            with self._ledger_lock:
                 records = self.ledger.events_of(code)
-            except DossierNotFound:
-                return None
-            problems = verify(self.ledger, code)
+        except DossierNotFound:
+            checked.cancel()
+            if not checked.cancelled():
+                checked.exception()  # wait for it: nothing left running behind the answer
+            return None
         facts = dossier_state.fold(records)
         now = self.now()
         last = datetime.fromisoformat(facts["last_occurred_at"])
         if now is None or now < last:
             now = last  # a dossier newer than the read models: its own last event
         state = dossier_state.view(facts, self.rules, now)
+        page = self._dossier_page(code, records, facts, state, now)
+        problems = checked.result()
+        page["chain"] = {
+            "verified": not problems,
+            "events": len(records),
+            "problems": [str(p) for p in problems],
+        }
+        return page
+
+    def _dossier_page(
+        self, code: str, records: list[Any], facts: Any, state: dict[str, Any], now: datetime
+    ) -> dict[str, Any]:
+        from projections import audit_trail, control_sheet
+
         return {
             "dossier_id": code,
             "now": now.isoformat(),
-            "chain": {
-                "verified": not problems,
-                "events": len(records),
-                "problems": [str(p) for p in problems],
-            },
+            "chain": None,  # set by the caller once verified
             "state": state,
             "deadline_state": deadline_state(state),
             "trail": audit_trail.rows(records, self.rules),
@@ -453,6 +469,7 @@ class Site:
         return int(rows[0]["seq"]) if rows and rows[0]["seq"] is not None else 0
 
     def close(self) -> None:
+        self._verifier.shutdown(wait=True)
         self.analytics.close()
         if self._rm is not None:
             self._rm.close()

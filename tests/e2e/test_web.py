@@ -138,3 +138,25 @@ def test_nothing_writes_to_the_ledger(data) -> None:
         assert client.post(url).status_code == 405
         assert client.delete(url).status_code == 405
     assert _digest(settings.sqlite_path) == before
+
+
+def test_a_deleted_last_event_shows_on_the_dossier_page(tmp_path: Path) -> None:
+    import sqlite3
+
+    settings = web_data.build(tmp_path / "data", days=1)
+    con = sqlite3.connect(settings.sqlite_path)
+    code, last = con.execute(
+        "SELECT originator_id, MAX(originator_version) FROM stored_events "
+        "GROUP BY originator_id HAVING COUNT(*) > 2 ORDER BY originator_id LIMIT 1"
+    ).fetchone()
+    con.execute(
+        "DELETE FROM stored_events WHERE originator_id = ? AND originator_version = ?",
+        (code, last),
+    )
+    con.commit()
+    con.close()
+    client = TestClient(create_app(settings))
+    api = client.get(f"/api/dossiers/{code}").json()
+    assert not api["chain"]["verified"] and api["chain"]["problems"]
+    page = client.get(f"/dossiers/{code}")
+    assert page.status_code == 200 and "Hash chain FAILED" in page.text
