@@ -148,16 +148,17 @@ def getter(spec: Spec | None, kind: str, mapping: Mapping) -> Getter:
             raise MapError(e.args[0] if spec.where in e.args[0] else f"{spec.where}: {e}") from None
 
     attr = spec.attr
+    if attr is not None and spec.map is None and kind == "str":
+        absent = MISSING if spec.default is MISSING else convert(spec.default)
+
+        def get_str(a: dict[str, Any]) -> Any:
+            v = a.get(attr)
+            if v is None or v == "":
+                return absent
+            return v if type(v) is str else convert(v)
+
+        return get_str
     if attr is not None and spec.map is None and spec.default is MISSING:
-        if kind == "str":
-
-            def get_str(a: dict[str, Any]) -> Any:
-                v = a.get(attr)
-                if v is None or v == "":
-                    return MISSING
-                return v if type(v) is str else convert(v)
-
-            return get_str
         if kind == "instant" and mapping.time_format is None:
 
             def get_instant(a: dict[str, Any]) -> Any:
