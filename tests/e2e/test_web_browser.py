@@ -88,6 +88,8 @@ def test_the_dashboard_draws_its_charts(site) -> None:
         page.locator("#trend-chart .scatterlayer .trace").first.locator("path.js-line").count() == 1
     )
     assert page.locator("#state-chart .barlayer .point").count() == 4
+    labels = page.locator("#state-chart .xtick text").all_text_contents()
+    assert labels == ["within deadline", "overdue", "awaiting supplement", "resolved not returned"]
     assert "ping_pong" in page.locator("#signals").inner_text()
     assert not errors, errors
 
