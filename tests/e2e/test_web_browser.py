@@ -105,3 +105,44 @@ def test_a_live_alert_arrives(site) -> None:
     page.wait_for_selector(f"#alerts tbody tr.new a[href='/dossiers/{codes[5]}']", timeout=10_000)
     assert page.locator("#alerts tbody tr").count() == before + 1
     assert page.locator("#alerts tbody tr").first.locator(".level-three_quarters").count() == 1
+
+
+def test_an_alert_fired_by_ingested_events_arrives_live(site, tmp_path: Path) -> None:
+    """The whole path: events into ``dossier run`` -> stream processors -> alerts table ->
+    published snapshot -> server-sent event -> a new row on the open /alerts page."""
+    import io
+    import subprocess
+    import sys
+
+    from ledger.config import Settings
+    from ledger.simulator import simulate
+
+    browser = site[0]
+    out = io.StringIO()
+    simulate(4, 3, out, None)
+    lines = out.getvalue().splitlines(keepends=True)
+    half = len(lines) // 2
+    settings = Settings.from_env(tmp_path / "data")
+    cli = [sys.executable, "-c", "from ledger.cli import main; main()"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DOSSIER_")}
+    env["DOSSIER_DATA_DIR"] = str(settings.data_dir)
+
+    def run(part: list[str]) -> None:
+        done = subprocess.run(
+            [*cli, "run", "--inbox", "-"],
+            input="".join(part).encode(),
+            env=env,
+            capture_output=True,
+            timeout=600,
+        )
+        assert done.returncode == 0, done.stderr.decode()[-3000:]
+
+    run(lines[:half])
+    with web_data.serving(settings, poll_seconds=0.2) as base:
+        page = browser.new_page()
+        page.goto(f"{base}/alerts")
+        page.wait_for_function("document.getElementById('feed-status').textContent === 'live'")
+        before = page.locator("#alerts tbody tr").count()
+        run(lines[half:])
+        page.wait_for_selector("#alerts tbody tr.new", timeout=30_000)
+        assert page.locator("#alerts tbody tr").count() > before
