@@ -37,7 +37,7 @@ def ingested(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     tmp = tmp_path_factory.mktemp("concurrency")
     data, events = tmp / "data", tmp / "e.jsonl"
     runner = CliRunner()
-    sim = ["simulate", "--days", "8", "--seed", "5", "--start", "2025-09-24", "--out", str(events)]
+    sim = ["simulate", "--days", "3", "--seed", "5", "--start", "2025-09-28", "--out", str(events)]
     assert runner.invoke(main, sim).exit_code == 0
     result = runner.invoke(main, ["ingest", str(events), "--data-dir", str(data)])
     assert result.exit_code == 0, result.output
@@ -133,7 +133,7 @@ def test_a_loader_killed_mid_way_resumes_with_nothing_lost_or_doubled(
     db = tmp_path / "killed.duckdb"
     kills = 0
     for _ in range(2):
-        writer = _sink(ingested["data"], db, page=200)
+        writer = _sink(ingested["data"], db, page=300)
         target = ingested["total"] // 3 * (kills + 1)
         deadline = time.monotonic() + 120
         while writer.poll() is None and time.monotonic() < deadline:

@@ -26,8 +26,8 @@ from ledger.cli import main
 from ledger.rules import RuleBook, load_rules
 from projections.state import evolve_into, view
 
-START = date(2025, 9, 22)
-DAYS = 12
+START = date(2025, 9, 24)
+DAYS = 8
 
 
 @pytest.fixture(scope="module")
