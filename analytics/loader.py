@@ -23,13 +23,14 @@ rows for the months it falls in (when the dossier has no event after that month
 end). Memory stays bounded: fact sheets live in ``dossier_facts`` and only an LRU
 cache of them is kept in memory.
 
-If the caller rolls its transaction back after ``apply`` returned, it must call
-:meth:`Loader.reset` (the cache would otherwise hold folds that were not kept).
-``apply`` resets itself when it raises.
+If the caller rolls its transaction back after ``apply`` returned, the next
+``apply`` notices (a token written with each page is not the one it left) and
+drops its cache; ``apply`` also resets itself when it raises.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
@@ -127,6 +128,7 @@ class Loader:
         self._watermark: datetime | None = None
         self._state_loaded = False
         self._waiting: dict[str, Facts] = {}
+        self._generation: str | None = None
         ensure_schema(con)
 
     def reset(self) -> None:
@@ -135,6 +137,7 @@ class Loader:
         self._state_loaded = False
         self._watermark = None
         self._waiting = {}
+        self._generation = None
 
     @property
     def watermark(self) -> datetime | None:
@@ -221,12 +224,19 @@ class Loader:
     # --- state and facts --------------------------------------------------------
 
     def _load_state(self) -> None:
-        if self._state_loaded:
-            return
+        """Read the watermark, and drop the cache when the file is not where this loader
+        left it: each page writes a new ``generation`` token, so a transaction the caller
+        rolled back after ``apply`` (or another writer since) shows as a different token."""
         rows = self.con.execute(
-            "SELECT value FROM analytics_state WHERE key = 'watermark'"
+            "SELECT key, value FROM analytics_state WHERE key IN ('watermark', 'generation')"
         ).fetchall()  # fetchall: a half-read result would block the caller's connection
-        self._watermark = datetime.fromisoformat(rows[0][0]) if rows else None
+        state = dict(rows)
+        if self._state_loaded and state.get("generation") == self._generation:
+            return
+        self.reset()
+        wm = state.get("watermark")
+        self._watermark = datetime.fromisoformat(wm) if wm else None
+        self._generation = state.get("generation")
         self._state_loaded = True
 
     def _remember(self, did: str, f: Facts) -> None:
@@ -560,7 +570,8 @@ class Loader:
             con.register("loader_periods", _arrow(_columns(kept)))
             con.execute(_PERIOD_INSERT)
             con.unregister("loader_periods")
-        state = [("position", str(position))]
+        self._generation = uuid.uuid4().hex
+        state = [("position", str(position)), ("generation", self._generation)]
         if self._watermark is not None:
             local = self._watermark.astimezone(self.tz).replace(tzinfo=None)
             state += [("watermark", self._watermark.isoformat())]
