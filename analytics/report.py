@@ -325,7 +325,8 @@ def render_html(period: str, sections: list[Section], agency: str | None, as_of:
     total = [r for r in _rows_with_total(form) if r[0] == "TOTAL"]
     parts.append(_html_table(form.columns, total))
     parts.append(f"<h2>{e(i766.title)}</h2><p>{e(i766.note)}</p>")
-    parts.append(_html_table(i766.columns, [r for r in i766.rows if r[0] == "PROVINCE"]))
+    headline = i766.rows if agency else [r for r in i766.rows if r[0] == "PROVINCE"]
+    parts.append(_html_table(i766.columns, headline))
     first = True
     for s in sections[2:]:
         parts.append(f"<h2>{e(s.title)}</h2><p>{e(s.note)}</p>")
