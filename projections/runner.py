@@ -25,7 +25,8 @@ import os
 import signal
 import sqlite3
 import time
-from collections.abc import Callable, Iterable
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from operator import itemgetter
@@ -339,7 +340,7 @@ class _RangeResult:
     rows: bytes | None = None  # (dossiers, sheets) marshalled, when sent by a worker
 
 
-MAX_RANGE_DOSSIERS = 5000
+MAX_RANGE_DOSSIERS = 2000
 """Most dossiers a range of weight 1 holds: a range's fact sheets and rows are what a
 worker (and the parent, inserting them) holds at once, so memory stays flat however
 long the log; more ranges are added in front of ``RANGE_WEIGHTS`` when needed."""
@@ -362,12 +363,21 @@ _CONN: tuple[int, sqlite3.Connection] | None = None
 """The worker's own read connection, opened on first use (keyed by pid: never inherited)."""
 
 
+def _connect(source: LogSource) -> sqlite3.Connection:
+    """A read connection without the memory map: mapped pages of the ledger file count
+    in the process's resident memory, which would then grow with the log (measured:
+    334 MB peak for 250,000 events; the map saved ~0.1 s per 90,000 events)."""
+    conn = source.connect()
+    conn.execute("PRAGMA mmap_size = 0")
+    return conn
+
+
 def _range_task(bounds: tuple[str | None, str | None]) -> _RangeResult:
     global _CONN
     assert _RANGES is not None
     projector, source, upto, decode = _RANGES
     if _CONN is None or _CONN[0] != os.getpid():
-        _CONN = (os.getpid(), source.connect())
+        _CONN = (os.getpid(), _connect(source))
     part = _fold_range(projector, source, _CONN[1], decode, bounds, upto)
     # Rows are tuples of str, int and None: marshal packs them for the pipe in about
     # half of pickle's time (measured: 25 MB of rows, 0.19 s pickled vs 0.11 s).
@@ -412,7 +422,7 @@ def _rebuild_ranges(
     ledger: Any, projector: Projector, source: LogSource, workers: int, start: float
 ) -> RebuildReport:
     global _RANGES
-    conn = source.connect()
+    conn = _connect(source)
     try:
         upto = source.upto(conn)
         first = source.first_ids(conn, upto)
@@ -428,7 +438,8 @@ def _rebuild_ranges(
         _RANGES = (projector, source, upto, ledger.decode)
         pool = mp.get_context("fork").Pool(min(workers, len(bounds)), _worker_init)
         try:
-            report = _load(projector, pool.imap(_range_task, bounds), workers, start)
+            results = _in_order(pool, bounds, window=2 * workers)
+            report = _load(projector, results, workers, start)
             pool.close()  # every task is done: let the workers exit on their own
             pool.join()
             return report
@@ -445,6 +456,21 @@ def range_weights(dossiers: int, workers: int) -> list[float]:
     tail = [w for w in RANGE_WEIGHTS for _ in range(workers)]
     extra = math.ceil(max(0.0, dossiers / MAX_RANGE_DOSSIERS - sum(tail)) / workers) * workers
     return [1.0] * extra + tail
+
+
+def _in_order(
+    pool: Any, bounds: list[tuple[str | None, str | None]], window: int
+) -> Iterator[_RangeResult]:
+    """``pool.imap(_range_task, bounds)`` with at most ``window`` ranges submitted and not
+    yet consumed: ``imap`` would let finished ranges pile up in this process while it
+    inserts (the whole log's rows, were the workers faster than the inserts)."""
+    pending: deque[Any] = deque()
+    for b in bounds:
+        if len(pending) >= window:
+            yield pending.popleft().get()
+        pending.append(pool.apply_async(_range_task, (b,)))
+    while pending:
+        yield pending.popleft().get()
 
 
 def _warm(ledger: Any, projector: Projector, dossier_ids: list[str]) -> None:

@@ -343,8 +343,9 @@ class ReadModelStore(ABC):
         with self.transaction() as c:
             for table in tables:
                 c.execute(f"SELECT * FROM {table} ORDER BY {ORDER[table]}")
-                for row in c.fetchall():
-                    yield table + " " + json.dumps(list(row), ensure_ascii=False)
+                while rows := c.fetchmany(5000):  # in pages: a table can be the whole log
+                    for row in rows:
+                        yield table + " " + json.dumps(list(row), ensure_ascii=False)
 
     def checksum(self, tables: Sequence[str] = TABLES) -> str:
         """SHA-256 over :meth:`dump`: equal read models give equal checksums."""
@@ -519,6 +520,14 @@ class PostgresReadModels(ReadModelStore):
 
     def _lock(self, c: Any) -> None:
         c.execute("LOCK TABLE rm_tracking IN EXCLUSIVE MODE")
+
+    def create(self) -> None:
+        # Workers started together race on CREATE TABLE IF NOT EXISTS (a duplicate key
+        # in PostgreSQL's catalog): the first creates, the others wait, then find them.
+        with self.transaction() as c:
+            c.execute("SELECT pg_advisory_xact_lock(hashtext('dossier-readmodels-ddl'))")
+            for statement in DDL:
+                c.execute(statement)
 
     def close(self) -> None:
         self._conn.close()
