@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
@@ -59,6 +60,9 @@ def demo(days: int, seed: int, fmt: str, settings: Settings) -> None:
         summary = run_demo(settings, days, seed, echo=lambda s: click.echo(s, err=True))
     except DemoFailed as e:
         raise click.ClickException(str(e)) from None
+    except KeyboardInterrupt:
+        click.echo("interrupted: run the same command again to resume", err=True)
+        sys.exit(130)
     if fmt == "json":
         echo_json(summary)
     else:
