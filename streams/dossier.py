@@ -29,6 +29,7 @@ Pure: standard library and the ledger's and projections' pure modules.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -73,6 +74,12 @@ class Emit:
     kind: str
     key: str
     value: dict[str, Any]
+
+
+@lru_cache(maxsize=1 << 16)
+def _instant(text: str) -> datetime:
+    """A timer's instant (its text recurs: many dossiers share a due instant)."""
+    return datetime.fromisoformat(text)
 
 
 def metric_key(scope: str, key: str) -> str:
@@ -198,7 +205,7 @@ class DossierProcessor:
         done: set[tuple[datetime, str, str]] = frozenset(),  # type: ignore[assignment]
     ) -> tuple[datetime, str, str] | None:
         """The earliest pending timer not in ``done``: (instant, what, tag)."""
-        fromiso = datetime.fromisoformat
+        fromiso = _instant
         candidates = [(fromiso(iso), "level", level) for iso, level in st["p"]]
         m = st["m"]
         if m is not None and m.get("od") is not None:

@@ -36,6 +36,9 @@ from streams.pipeline import Pipeline
 from streams.watermark import Watermark
 
 CHECKPOINT = "embedded"
+PUBLISH_EVERY = 30.0
+"""Seconds between readers' snapshots while catching up (copying the file each page
+would cost a tenth of the run); once caught up, after every poll that wrote."""
 PROVISIONAL_EVERY = 2.0
 """Seconds between provisional rows while catching up (and always once caught up)."""
 STATE_DDL = (
@@ -132,7 +135,6 @@ class OutputStore:
         except BaseException:
             con.execute("ROLLBACK")
             raise
-        _publish(self.path)
 
     def _insert(self, table: str, rows: list[dict[str, Any]], *, replace: bool) -> None:
         import pyarrow as pa
@@ -253,7 +255,8 @@ def process(
 
             store.subscribe(load(subscriptions), _producer(settings))
         delivered = Counter[str]()
-        last_provisional = time.monotonic()
+        last_provisional = last_publish = time.monotonic()
+        unpublished = True  # a first snapshot even when there is nothing new
         total = ledger.max_position()
         new_events = 0
         written = Counter[str]()
@@ -278,9 +281,13 @@ def process(
                     taken[k] for k in ("signals", "alerts", "metrics_daily", "dossiers", "keys")
                 ):
                     store.write(taken, position, pipeline, records)
+                    unpublished = True
                     for k in ("signals", "alerts", "metrics_daily"):
                         written[k] += len(taken[k])
             new_events += len(records)
+            if unpublished and (idle or time.monotonic() - last_publish >= PUBLISH_EVERY):
+                _publish(store.path)  # readers' snapshot: caught up, or every half minute
+                last_publish, unpublished = time.monotonic(), False
             if store.outbox is not None and deliver:
                 delivered.update(store.outbox.deliver())
             if progress is not None and records:
