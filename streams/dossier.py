@@ -29,8 +29,8 @@ Pure: standard library and the ledger's and projections' pure modules.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from ledger.clock import BusinessCalendar, overdue_from
