@@ -71,10 +71,22 @@ class Section:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def _literal(value: Any) -> str:
+    if isinstance(value, date):
+        return f"DATE '{value.isoformat()}'"
+    return "'" + str(value).replace("'", "''") + "'"
+
+
 def _fetch(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any]) -> Section:
+    """Run ``sql``; the section shows it with its parameters written in, ready to rerun
+    with ``dossier query``."""
     cur = con.execute(sql, params)
     columns = [d[0] for d in cur.description]
-    return Section("", sql, columns, cur.fetchall())
+    pieces = sql.split("?")
+    shown = pieces[0] + "".join(
+        _literal(v) + rest for v, rest in zip(params, pieces[1:], strict=True)
+    )
+    return Section("", shown, columns, cur.fetchall())
 
 
 def build(con: duckdb.DuckDBPyConnection, period: str, agency: str | None = None) -> list[Section]:

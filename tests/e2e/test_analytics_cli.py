@@ -68,6 +68,15 @@ def test_report_md_and_csv_agree_with_the_view(loaded: Path) -> None:
     md = run(loaded, "report", "--period", month, "--format", "md")
     assert md.exit_code == 0, md.output
     assert f"# Periodic report {month}" in md.stdout and "FROM report_period" in md.stdout
+    sources = [
+        line[len("Source: `") : -1]
+        for line in md.stdout.splitlines()
+        if line.startswith("Source: `")
+    ]
+    assert len(sources) == 7
+    for sql in sources:  # every figure's query reruns as printed
+        again = run(loaded, "query", sql, "--format", "json")
+        assert again.exit_code == 0, (sql, again.output)
     rows = list(
         csv.DictReader(
             io.StringIO(run(loaded, "report", "--period", month, "--format", "csv").stdout)
