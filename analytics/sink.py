@@ -10,9 +10,14 @@ Two sources, one loader:
 * ``store`` (the embedded default): read the ledger's notification log directly
   from the highest position already loaded.
 
-Rows are loaded in batches through a pyarrow table (one ``INSERT OR IGNORE ...
-SELECT`` per batch). A record that cannot be decoded goes to ``dossier.dlq``
-with the reason in a header; it is never skipped silently.
+Each batch is one DuckDB transaction in which :class:`analytics.loader.Loader`
+writes ``events`` (through a pyarrow table, ``INSERT OR IGNORE`` by position),
+``dossiers``, ``handovers`` and the month-end rows; from Kafka the output topics
+``dossier.signals``, ``dossier.alerts`` and ``dossier.metrics`` go into
+``signals``, ``alerts`` and ``metrics_daily`` in the same transaction (idempotent
+by id and key). After each commit a read-only snapshot is published for readers
+(:mod:`analytics.snapshot`). A record that cannot be decoded goes to
+``dossier.dlq`` with the reason in a header; it is never skipped silently.
 """
 
 from __future__ import annotations
