@@ -147,13 +147,28 @@ class Ctx:
         timers[tag] = at.isoformat()
 
 
+_SPANS: dict[tuple[int, str, float], tuple[BusinessCalendar, timedelta | None]] = {}
+
+
 def office_span(cal: BusinessCalendar, d: Duration) -> timedelta | None:
-    """A duration as office time, for working units; None for elapsed-time units."""
+    """A duration as office time, for working units; None for elapsed-time units.
+
+    Remembered per calendar and duration (calendars are shared and live as long as
+    the process; a province has a few dozen budgets)."""
+    key = (id(cal), d.unit, d.value)
+    hit = _SPANS.get(key)
+    if hit is not None and hit[0] is cal:
+        return hit[1]
     if d.unit == "working_days":
-        return cal.working_day_length * d.value
-    if d.unit == "working_hours":
-        return timedelta(hours=d.value)
-    return None
+        span: timedelta | None = cal.working_day_length * d.value
+    elif d.unit == "working_hours":
+        span = timedelta(hours=d.value)
+    else:
+        span = None
+    if len(_SPANS) >= 10_000:
+        _SPANS.clear()
+    _SPANS[key] = (cal, span)
+    return span
 
 
 def add_duration(cal: BusinessCalendar, start: datetime, d: Duration) -> datetime:
