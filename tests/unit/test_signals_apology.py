@@ -141,3 +141,20 @@ def test_late_withdrawal_ends_the_clock_past_the_due() -> None:
     (s,) = found(drive(b), "W1", "late_without_apology")
     assert s["detected_at"] == t("2025-09-09 00:00")
     assert s["params"]["ended"] is False  # the timer saw it first, before the withdrawal
+
+
+def test_no_clock_runs_while_waiting_in_pause_mode_either() -> None:
+    b = dossier("P5", "2025-09-03 09:00", rule_set="R-pause")
+    request(b, "2025-09-04 09:00", ["DON"])
+    assert "late_without_apology" not in kinds(drive(b, rules=TEST_RULES, now="2025-10-30"), "P5")
+
+
+def test_a_request_after_the_due_comes_too_late_to_restart_it() -> None:
+    # restart mode: the due (Mon 8 Sep) passed with the clock running; the late request
+    # restarts the clock, but the breach was already complete
+    b = dossier("R4", "2025-09-03 09:00").handover("2025-09-03 10:00", "cv-1", "appraisal")
+    request(b, "2025-09-10 09:00", ["DON"])
+    received(b, "2025-09-11 09:00", ["DON"])
+    b.result("2025-09-12 09:00")
+    (s,) = found(drive(b), "R4", "late_without_apology")
+    assert s["detected_at"] == t("2025-09-09 00:00") and s["params"]["ended"] is False

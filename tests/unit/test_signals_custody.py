@@ -195,3 +195,12 @@ def test_no_separation_required_or_delegated_desk() -> None:
     d = drive(b, rules=rules_with(), config=delegated, now="2025-09-10 00:00")
     assert "same_official_receive_approve" not in kinds(d, "SD4")
     assert "late_forwarding" not in kinds(d, "SD4")  # the desk decides: nothing to forward
+
+
+def test_a_clock_pause_stops_the_holders_budget_until_it_resumes() -> None:
+    b = dossier("I9", "2025-09-03 09:00", allowance=(10, "working_days"))
+    b.handover("2025-09-03 09:00", "cv-1", "appraisal", budget=(1, "working_days"))
+    b.pause("2025-09-03 10:00").resume("2025-09-08 10:00")  # 1h used before the pause
+    assert "idle_beyond_allotment" not in kinds(drive(b, now="2025-09-08 16:00"), "I9")
+    (s,) = found(drive(b, now="2025-09-09 12:00"), "I9", "idle_beyond_allotment")
+    assert s["detected_at"] == "2025-09-09T09:00:00.000001+07:00"  # 1h + Mon 10:00 -> Tue 09:00
