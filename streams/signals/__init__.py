@@ -19,7 +19,10 @@ Contract (the processor relies on exactly this):
   (e.g. a step budget running out). The processor calls ``on_timer`` once the
   watermark passes the instant, or just before the dossier's next event that
   occurs after it, so the outcome never depends on when the runner got there.
-* ``Detectors.on_timer(st, facts, tag, at, view)`` -> ``(signals, routed)``.
+* ``Detectors.on_timer(st, facts, tag, at, view)`` -> ``(signals, routed)``. A timer
+  may re-arm itself (a supplement wait or a clock pause moved a due), so the processor
+  asks :meth:`Detectors.timers` again after every ``on_event`` and ``on_timer``; a
+  stale timer (no longer armed) is ignored.
 
 A signal fires as soon as its evidence is complete, once per dossier, kind and
 anchor (its id is deterministic).
