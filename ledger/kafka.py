@@ -223,7 +223,13 @@ class ConfluentPublisher:
         self.producer.flush(120.0 if timeout is None else timeout)
 
     def close(self, timeout: float = 10.0) -> None:
-        self.producer.flush(timeout)
+        """Deliver what is pending (up to ``timeout``), drop the rest, release librdkafka
+        (else its threads keep reconnecting, and logging, until garbage collection)."""
+        if self.producer.flush(timeout):
+            self.producer.purge()
+            self.producer.poll(0)
+        if hasattr(self.producer, "close"):  # confluent-kafka >= 2.12
+            self.producer.close()
 
 
 class KafkaPythonPublisher:
