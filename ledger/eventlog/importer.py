@@ -160,11 +160,23 @@ def _mapped(
         yield item
 
 
+def spare_core() -> bool:
+    """Whether a second process would get a core of its own: on a busy machine the
+    reader process only competes with this one, and the hand-over costs more than
+    it saves."""
+    cores = os.cpu_count() or 1
+    try:
+        load = os.getloadavg()[0]
+    except OSError:  # not available on this platform
+        load = 0.0
+    return cores > 1 and load <= cores - 1
+
+
 AHEAD = 32
 """Messages (of up to 100 cases) the reader process may be ahead of the ledger."""
 PARALLEL_MIN_BYTES = 4 << 20
 """Logs at least this large are read and mapped in a second process while this one
-appends (two cores: import runs at about the speed of ingest)."""
+appends, when a core is idle (the one-minute load average is at most cores - 1)."""
 
 
 def import_log(
@@ -180,14 +192,14 @@ def import_log(
 ) -> ImportReport:
     """Import every case of a log; report each case that could not be imported.
 
-    ``parallel`` (default: for logs of 4 MiB or more, on a machine with two
-    cores or more) reads and maps the log in a forked process that hands mapped
+    ``parallel`` (default: for logs of 4 MiB or more, when a core is idle) reads
+    and maps the log in a forked process that hands mapped
     cases over a pipe, in order; the outcome is the same. Raises
     :class:`LogError` if the log cannot be read on (the cases read before it are
     imported).
     """
     if parallel is None:
-        parallel = (os.cpu_count() or 1) > 1 and path.stat().st_size >= PARALLEL_MIN_BYTES
+        parallel = path.stat().st_size >= PARALLEL_MIN_BYTES and spare_core()
     source = str(path)
     report = ImportReport()
     overlay: dict[str, Any] | None = {} if dry_run else None
