@@ -91,7 +91,7 @@ class Loader:
     """Writes the analysts' tables for pages of ledger records (see the module docstring)."""
 
     def __init__(
-        self, con: duckdb.DuckDBPyConnection, rules: RuleBook, *, cache_size: int = 100_000
+        self, con: duckdb.DuckDBPyConnection, rules: RuleBook, *, cache_size: int = 10_000
     ) -> None:
         self.con = con
         self.rules = rules
