@@ -160,3 +160,13 @@ def test_a_deleted_last_event_shows_on_the_dossier_page(tmp_path: Path) -> None:
     assert not api["chain"]["verified"] and api["chain"]["problems"]
     page = client.get(f"/dossiers/{code}")
     assert page.status_code == 200 and "Hash chain FAILED" in page.text
+
+
+def test_serve_refuses_a_data_dir_without_a_ledger(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from ledger.cli import main
+
+    result = CliRunner().invoke(main, ["serve", "--data-dir", str(tmp_path / "none")])
+    assert result.exit_code == 1 and "no ledger in" in result.output
+    assert not (tmp_path / "none" / "ledger.sqlite3").exists()
