@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from analytics.snapshot import publish
+from analytics.snapshot import publish, publish_pending
 from ledger import topics
 from ledger.events import Recorded
 
@@ -271,6 +271,8 @@ def load_from_kafka(
                 last_data = time.monotonic()
                 if on_batch:
                     on_batch(report)
+            elif sink.path != ":memory:" and publish_pending(sink.path):
+                pass  # idle: readers get the last batch now, not at the next one
             elif once and consumer.assignment():
                 if time.monotonic() - last_data >= idle_seconds:
                     break

@@ -14,8 +14,9 @@ Freshness: a copy costs time in proportion to the file's size, so
 :func:`publish` skips a copy when less than ``PUBLISH_COST_FACTOR`` times the
 last copy's duration has passed since it (copies then take at most about 1/10 of
 the writer's time), and never more than ``MAX_STALENESS_S`` later than asked:
-a skipped publication is made up by the next call after that delay, and at
-exit (``atexit``). While loading, readers see the state of a commit at most a
+a skipped publication is made up by the next call after that delay, by
+:func:`publish_pending` (which a writer calls when it goes idle), and at exit
+(``atexit``). While loading, readers see the state of a commit at most a
 few seconds old (copy of a 100 MB file: ~0.1 s); when the writer stops, the
 pending copy is made at exit, so at rest the snapshot is the file's last commit.
 
@@ -83,6 +84,15 @@ def _copy(db_path: Path) -> None:
         tmp = target.with_name(target.name + ".tmp")
         shutil.copyfile(db_path, tmp)
         os.replace(tmp, target)
+
+
+def publish_pending(db_path: Path | str) -> bool:
+    """Make the copy a paced :func:`publish` skipped, if any (a writer going idle calls
+    this, so a quiet period never leaves readers behind); return whether it copied."""
+    key = str(Path(db_path).resolve())
+    if key not in _pending:
+        return False
+    return publish(db_path, force=True)
 
 
 def _publish_pending() -> None:
