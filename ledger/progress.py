@@ -182,3 +182,24 @@ def file_size(path: str | os.PathLike[str]) -> int | None:
     import stat
 
     return st.st_size if stat.S_ISREG(st.st_mode) else None
+
+
+class reading:  # noqa: N801 - used like a function: progress.reading(ledger, bar)
+    """A log reader whose ``read(after, limit)`` moves ``bar`` to the last position read,
+    out of the ledger's latest position: progress for runners that page through the log."""
+
+    def __init__(self, ledger: Any, bar: Task) -> None:
+        self._ledger, self._bar = ledger, bar
+        self._total = ledger.max_position()
+
+    def read(self, after: int = 0, limit: int = 1000, **kwargs: Any) -> list[Any]:
+        batch = self._ledger.read(after, limit, **kwargs)
+        if batch:
+            position = batch[-1].position
+            if position > self._total:
+                self._total = self._ledger.max_position()
+            self._bar.update(position, total=max(self._total, position))
+        return batch
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._ledger, name)

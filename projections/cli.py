@@ -280,16 +280,19 @@ def project(
                 should_stop=lambda: stop[0],
             )
         else:
+            from ledger import progress
+
             ledger = open_ledger(settings)
             projector = Projector(store, ledger.rules)
-            applied = run_store(
-                ledger,
-                projector,
-                batch_size=batch_size,
-                once=once,
-                poll_interval=poll_interval,
-                should_stop=lambda: stop[0],
-            )
+            with progress.task("project", unit="positions") as bar:
+                applied = run_store(
+                    progress.reading(ledger, bar),
+                    projector,
+                    batch_size=batch_size,
+                    once=once,
+                    poll_interval=poll_interval,
+                    should_stop=lambda: stop[0],
+                )
             report = {
                 "source": "store",
                 "applied": applied,

@@ -49,3 +49,25 @@ def test_counting_passes_lines_through_and_counts_bytes():
     lines = [b"ab\n", b"cde\n"] * 600
     assert list(progress.counting(lines, bar)) == lines
     assert bar.completed == sum(map(len, lines))
+
+
+def test_reading_moves_the_bar_to_the_last_position_read():
+    class Rec:
+        def __init__(self, position: int) -> None:
+            self.position = position
+
+    class Log:
+        status = "ok"
+
+        def max_position(self) -> int:
+            return 10
+
+        def read(self, after: int = 0, limit: int = 1000) -> list[Rec]:
+            return [Rec(p) for p in range(after + 1, min(after + limit, 10) + 1)]
+
+    bar = progress.task("project", how="off")
+    log = progress.reading(Log(), bar)
+    assert [r.position for r in log.read(0, 4)] == [1, 2, 3, 4]
+    assert (bar.completed, bar.total) == (4, 10)
+    assert log.read(10, 4) == [] and bar.completed == 4
+    assert log.status == "ok"  # everything else passes through
