@@ -266,7 +266,7 @@ def verify(
         status = ledger.status()
     except STORE_ERRORS:
         status = {"events": "?", "dossiers": "?", "position": "?"}
-    scope = dossier_id or "all dossiers"
+    scope = dossier_id or ("all dossiers" if all_ or digest else "the log against its witnesses")
     if fmt == "json":
         echo_json(
             {"ok": not problems, "scope": scope, "problems": [str(p) for p in problems], **status}
