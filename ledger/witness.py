@@ -59,6 +59,8 @@ class _Hashes:
         self.data = bytearray()
         self.seen = bytearray()
         self.conflicts: list[tuple[int, str, str]] = []
+        self.bad: list[tuple[int, int, str]] = []
+        """(partition, offset, why) of records that are not relayed events."""
 
     def put(self, position: int, digest: bytes) -> None:
         if position >= len(self.seen):
@@ -85,45 +87,60 @@ def read_witness(
 ) -> tuple[_Hashes, int, int]:
     """Every (position, hash) on ``topic``: (hashes, records read, highest position).
 
-    Reads each partition from its beginning until the high watermark the broker
-    returns with fetched data (never the reported end offsets, which some
-    brokers under-state), or until nothing arrived for ``idle`` seconds.
+    Reads each partition from its beginning (confluent-kafka, partitions
+    assigned, no group) until librdkafka signals the partition's end, which it
+    takes from the high watermark returned with fetched data, never from the
+    reported end offsets some brokers under-state; or until nothing arrived for
+    ``idle`` seconds.
     """
-    from kafka import KafkaConsumer, TopicPartition
+    import uuid
 
-    from ledger.kafka import require_topics
+    from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException
+    from confluent_kafka import TopicPartition as TP
+
+    from ledger.kafka import partition_counts, require_topics
 
     require_topics(bootstrap, [topic])
-    consumer = KafkaConsumer(
-        bootstrap_servers=bootstrap.split(","),
-        enable_auto_commit=False,
-        allow_auto_create_topics=False,
-        max_partition_fetch_bytes=8 * 1024 * 1024,
+    partitions = partition_counts(bootstrap, [topic])[topic]
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"dossier-witness-{uuid.uuid4().hex[:8]}",  # never joined or committed
+            "enable.auto.commit": False,
+            "enable.partition.eof": True,
+            "allow.auto.create.topics": False,
+        }
     )
     hashes, read, top = _Hashes(), 0, 0
     try:
-        parts = consumer.partitions_for_topic(topic) or set()
-        tps = [TopicPartition(topic, p) for p in sorted(parts)]
-        consumer.assign(tps)
-        consumer.seek_to_beginning(*tps)
+        consumer.assign([TP(topic, p, OFFSET_BEGINNING) for p in range(partitions)])
+        ended: set[int] = set()
         end, last_data = time.monotonic() + deadline, time.monotonic()
-        while time.monotonic() < end:
-            polled = consumer.poll(timeout_ms=300, max_records=20_000)
-            for msgs in polled.values():
-                for m in msgs:
-                    obj = orjson.loads(m.value)
-                    position = int(obj["position"])
-                    hashes.put(position, bytes.fromhex(obj["hash"]))
-                    top = max(top, position)
-                    read += 1
-            if polled:
-                last_data = time.monotonic()
-            caught_up = all(
-                (hw := consumer.highwater(tp)) is not None and consumer.position(tp) >= hw
-                for tp in tps
-            )
-            if caught_up or time.monotonic() - last_data > idle:
-                break
+        while len(ended) < partitions and time.monotonic() < end:
+            batch = consumer.consume(num_messages=10_000, timeout=0.3)
+            if not batch:
+                if time.monotonic() - last_data > idle:
+                    break
+                continue
+            last_data = time.monotonic()
+            for m in batch:
+                err = m.error()
+                if err is not None:
+                    if err.code() == KafkaError._PARTITION_EOF:
+                        ended.add(m.partition())
+                        continue
+                    raise KafkaException(err)
+                read += 1
+                try:
+                    obj = orjson.loads(m.value())
+                    position, digest = int(obj["position"]), bytes.fromhex(obj["hash"])
+                    if position < 1 or len(digest) != 32:
+                        raise ValueError(f"position {position}, hash of {len(digest)} bytes")
+                except (ValueError, KeyError, TypeError) as e:  # not a relayed event
+                    hashes.bad.append((m.partition(), m.offset(), f"{type(e).__name__}: {e}"))
+                    continue
+                hashes.put(position, digest)
+                top = max(top, position)
     finally:
         consumer.close()
     return hashes, read, top
@@ -191,6 +208,18 @@ def compare_with_topic(
                 None,
                 None,
                 f"{topic} itself holds two different copies: {first[:16]}… and {other[:16]}…",
+            )
+        )
+    for partition, offset, why in hashes.bad:
+        report.problems.append(
+            Problem(
+                "unreadable",
+                "?",
+                None,
+                None,
+                None,
+                f"{topic}[{partition}]@{offset} is not a relayed event ({why}): "
+                "only the relay may write to the witness",
             )
         )
     return report

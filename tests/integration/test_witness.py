@@ -362,3 +362,18 @@ def test_dossier_relay_follow_signs_digests_and_stops_on_sigterm(
     assert digest["position"] == open_ledger(settings).max_position()
     assert orjson.loads(out.strip().splitlines()[-1])["client"] == "confluent"
     assert read_topic(fresh_kafka, topics.DIGESTS, 1, deadline=10)[0].value == digest
+
+
+def test_against_kafka_reports_a_record_that_is_not_a_relayed_event(
+    fresh_kafka: str, tmp_path: Path
+) -> None:
+    settings = _relayed(tmp_path, fresh_kafka, dossiers=5)
+    producer = make_producer(fresh_kafka)
+    producer.send(topics.EVENTS, key=b"x", value=b"{not json")
+    producer.flush()
+    producer.close()
+
+    problems = compare_with_topic(open_ledger(settings), fresh_kafka, idle=1.0).problems
+
+    assert [p.kind for p in problems] == ["unreadable"]
+    assert "is not a relayed event" in problems[0].detail
