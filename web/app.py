@@ -9,6 +9,7 @@ is a GET: nothing here can write to the ledger.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 from collections.abc import AsyncIterator
@@ -32,7 +33,8 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from ledger.config import Settings
-from web.site import ALERT_LEVELS, DEADLINE_STATES, AnalyticsBusy, Site
+from web.site import ALERT_LEVELS, DEADLINE_STATES, Site
+from web.snapshot_reader import AnalyticsBusy
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))
@@ -330,7 +332,16 @@ def create_app(settings: Settings, *, poll_seconds: float = POLL_SECONDS) -> Sta
         Route("/static/plotly.min.js", plotly_js, methods=["GET"]),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
-    app = Starlette(routes=routes, exception_handlers={HTTPException: http_error})
-    app.state.site = Site(settings)
+    site = Site(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        site.close()  # the analytics snapshot, read-model and verifier threads
+
+    app = Starlette(
+        routes=routes, exception_handlers={HTTPException: http_error}, lifespan=lifespan
+    )
+    app.state.site = site
     app.state.poll_seconds = poll_seconds
     return app

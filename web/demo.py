@@ -172,7 +172,7 @@ def on_time(settings: Settings) -> dict[str, Any]:
 
 def example_dossier(settings: Settings) -> str | None:
     """A dossier worth looking at: one with a deadline alert at its due, else any."""
-    from web.site import Analytics
+    from web.snapshot_reader import Analytics
 
     db = Analytics(settings.data_dir / "analytics.duckdb")
     try:

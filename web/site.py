@@ -16,17 +16,15 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import orjson
 
 from ledger.config import Settings
+from web.snapshot_reader import Analytics, AnalyticsBusy
 
 ALERT_LEVELS = ("half", "three_quarters", "due", "warning", "severe")
 ALERT_KINDS = ("deadline", "refusal_burst", "harassment", "low_on_time_rate")
@@ -35,119 +33,6 @@ DEADLINE_STATES = ("within_deadline", "overdue", "awaiting_supplement", "resolve
 
 class NoLedger(RuntimeError):
     """The data directory holds no ledger yet."""
-
-
-class AnalyticsBusy(RuntimeError):
-    """``analytics.duckdb`` stayed locked by its writer."""
-
-
-def _jsonish(value: Any) -> Any:
-    """DuckDB JSON columns come back as text; dates as date objects."""
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    return value
-
-
-class Analytics:
-    """Read-only queries on ``analytics.duckdb``.
-
-    The writer's published snapshot (``analytics.snapshot``) is kept open between
-    queries and reopened when a newer one is published (a new file: the rename
-    leaves the old one readable until closed). Without a snapshot the file itself
-    is opened read-only for each query only: holding it would stop a writer from
-    starting.
-    """
-
-    JSON_COLUMNS = ("event_ids", "params", "recipients")
-
-    def __init__(self, path: Path, *, wait: float = 3.0) -> None:
-        self.path, self.wait = path, wait
-        self._lock = threading.Lock()
-        self._held: tuple[Any, Any, set[str]] | None = None  # (file identity, con, tables)
-
-    def _snapshot(self) -> Path | None:
-        try:
-            from analytics.snapshot import snapshot_path
-        except ImportError:
-            return None
-        return snapshot_path(self.path)
-
-    def available(self) -> bool:
-        snap = self._snapshot()
-        return (snap is not None and snap.exists()) or self.path.exists()
-
-    def _open(self, path: Path) -> Any:
-        import duckdb
-
-        deadline = time.monotonic() + self.wait
-        while True:
-            try:
-                return duckdb.connect(str(path), read_only=True)
-            except (duckdb.IOException, duckdb.ConnectionException) as e:
-                # The writer holds the file's lock (another process), or a read-write
-                # connection to it is open in this process.
-                text = str(e).lower()
-                busy = "lock" in text or "different configuration" in text
-                if not busy or time.monotonic() > deadline:
-                    raise AnalyticsBusy(f"{path}: {e}") from None
-                time.sleep(0.05)
-
-    @staticmethod
-    def _tables(con: Any) -> set[str]:
-        rows = con.execute("SELECT table_name FROM information_schema.tables").fetchall()
-        return {r[0] for r in rows}
-
-    @contextmanager
-    def connect(self) -> Iterator[tuple[Any, set[str]]]:
-        """A connection and the tables it has (hold it briefly: one query)."""
-        snap = self._snapshot()
-        try:
-            st = snap.stat() if snap is not None else None
-        except FileNotFoundError:
-            st = None
-        if st is None:
-            con = self._open(self.path)
-            try:
-                yield con, self._tables(con)
-            finally:
-                con.close()
-            return
-        identity = (st.st_ino, st.st_mtime_ns, st.st_size)
-        with self._lock:
-            if self._held is None or self._held[0] != identity:
-                if self._held is not None:
-                    self._held[1].close()
-                    self._held = None
-                con = self._open(snap)  # type: ignore[arg-type]
-                self._held = (identity, con, self._tables(con))
-            yield self._held[1], self._held[2]
-
-    def rows(self, sql: str, params: Sequence[Any] = (), *, needs: str) -> list[dict[str, Any]]:
-        """Rows as dicts; none when the file or the table ``needs`` is not there yet."""
-        if not self.available():
-            return []
-        with self.connect() as (con, tables):
-            if needs not in tables:
-                return []
-            cur = con.execute(sql, list(params))
-            names = [d[0] for d in cur.description]
-            fetched = cur.fetchall()
-        out = []
-        for r in fetched:
-            row = {n: _jsonish(v) for n, v in zip(names, r, strict=True)}
-            for c in self.JSON_COLUMNS:
-                if isinstance(row.get(c), str):
-                    row[c] = orjson.loads(row[c])
-            out.append(row)
-        return out
-
-    def close(self) -> None:
-        with self._lock:
-            if self._held is not None:
-                self._held[1].close()
-                self._held = None
 
 
 class Site:
@@ -235,9 +120,35 @@ class Site:
         return value
 
     def now(self) -> datetime | None:
-        """The latest business time in the read models (the stream's "now"); else the
-        last ledger event's business time; None on an empty ledger."""
-        return self._cached("now", self._now)
+        """The stream processors' watermark (their checkpoint in ``analytics.duckdb``) once
+        they have run; else the latest business time in the read models; else the last
+        ledger event's; None on an empty ledger. Never the wall clock."""
+        watermark = self.watermark()
+        return watermark if watermark is not None else self._cached("now", self._now)
+
+    def watermark(self) -> datetime | None:
+        """The furthest watermark the stream processors have checkpointed."""
+        from datetime import timedelta
+
+        from streams.watermark import DEFAULT_LATENESS, Watermark
+
+        try:
+            rows = self.analytics.rows(
+                "SELECT watermark FROM stream_checkpoint WHERE watermark IS NOT NULL",
+                (),
+                needs="stream_checkpoint",
+            )
+        except AnalyticsBusy:
+            return None
+        marks = []
+        for row in rows:
+            obj = row["watermark"]
+            obj = orjson.loads(obj) if isinstance(obj, str) else obj
+            lateness = timedelta(seconds=obj.get("lateness_s", DEFAULT_LATENESS.total_seconds()))
+            current = Watermark.from_json(obj, lateness).current
+            if current is not None:
+                marks.append(current)
+        return max(marks, default=None)
 
     def _now(self) -> datetime | None:
         q = self._read_models()
@@ -473,8 +384,10 @@ class Site:
         self.analytics.close()
         if self._rm is not None:
             self._rm.close()
+            self._rm = None
         if self._pg_rm is not None:
             self._pg_rm.close()
+            self._pg_rm = None
 
 
 def deadline_state(state: dict[str, Any]) -> str:

@@ -170,3 +170,27 @@ def test_serve_refuses_a_data_dir_without_a_ledger(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["serve", "--data-dir", str(tmp_path / "none")])
     assert result.exit_code == 1 and "no ledger in" in result.output
     assert not (tmp_path / "none" / "ledger.sqlite3").exists()
+
+
+def test_the_deadline_state_is_judged_at_the_stream_watermark(data) -> None:
+    import duckdb
+
+    settings, client, codes, _ = data
+    db = settings.data_dir / "analytics.duckdb"
+    client.app.state.site.analytics.close()
+    con = duckdb.connect(str(db))
+    con.execute(
+        "CREATE TABLE IF NOT EXISTS stream_checkpoint (name VARCHAR PRIMARY KEY, position BIGINT, "
+        "watermark VARCHAR, final_day VARCHAR, events BIGINT)"
+    )
+    con.execute(
+        "INSERT INTO stream_checkpoint VALUES ('embedded', 1, "
+        """'{"lateness_s": 600.0, "seen": "2030-01-02T10:10:00+07:00", "pushed": null}', NULL, 1)"""
+    )
+    con.close()
+    from analytics.snapshot import publish
+
+    publish(db, force=True)
+    api = client.get(f"/api/dossiers/{codes[0]}").json()
+    assert api["now"] == "2030-01-02T10:00:00+07:00"
+    assert api["state"]["as_of"] == api["now"]
