@@ -3,8 +3,8 @@
 * A dossier page reads the ledger (the source of truth): its events, its chain
   verified, its state, audit trail and control sheet from the same pure folds
   the ``history`` and ``control-sheet`` commands use. Its deadline state is
-  judged at the latest business time in the read models (the stream's "now"),
-  never at the wall clock.
+  judged at the stream processors' watermark (else the latest business time in
+  the read models), never at the wall clock.
 * Dashboards read the read models (``readmodels.sqlite3``, opened read-only)
   and the stream processors' tables in ``analytics.duckdb`` (``signals``,
   ``alerts``, ``metrics_daily``): its published snapshot
