@@ -210,6 +210,20 @@ def compare_with_topic(
                 f"{topic} itself holds two different copies: {first[:16]}… and {other[:16]}…",
             )
         )
+    acknowledged = ledger.get_cursor("relay") if topic == topics.EVENTS else 0
+    if acknowledged > top:
+        report.problems.append(
+            Problem(
+                "deleted",
+                "*",
+                top + 1,
+                None,
+                None,
+                f"the relay recorded Kafka's acknowledgement up to position {acknowledged}, but "
+                f"{topic} holds positions only up to {top}: records were removed from the "
+                "witness (retention?) or this is another cluster",
+            )
+        )
     for partition, offset, why in hashes.bad:
         report.problems.append(
             Problem(

@@ -377,3 +377,17 @@ def test_against_kafka_reports_a_record_that_is_not_a_relayed_event(
 
     assert [p.kind for p in problems] == ["unreadable"]
     assert "is not a relayed event" in problems[0].detail
+
+
+def test_against_kafka_refuses_an_emptied_or_foreign_witness(
+    fresh_kafka: str, tmp_path: Path
+) -> None:
+    """The relay acknowledged everything on one broker; another broker holds nothing."""
+    from ledger.testing.tansu import running_tansu
+
+    settings = _relayed(tmp_path, fresh_kafka, dossiers=5)
+    with running_tansu() as other:
+        ensure_topics(other, names=[topics.EVENTS])  # empty
+        problems = compare_with_topic(open_ledger(settings), other, idle=1.0).problems
+
+    assert len(problems) == 1 and "holds positions only up to 0" in problems[0].detail
