@@ -109,6 +109,7 @@ def read_witness(
             "enable.auto.commit": False,
             "enable.partition.eof": True,
             "allow.auto.create.topics": False,
+            "queued.max.messages.kbytes": 16384,  # prefetch per partition: memory stays small
         }
     )
     hashes, read, top = _Hashes(), 0, 0
