@@ -14,7 +14,6 @@ import json
 from collections import Counter, defaultdict
 from dataclasses import replace
 from datetime import date, datetime, time, timedelta
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
