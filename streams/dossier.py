@@ -165,9 +165,13 @@ class DossierProcessor:
         return st["t"]
 
     @staticmethod
-    def expired(st: State) -> bool:
-        """Whether the state may be dropped (finished and past its retention)."""
-        return st.get("x", False)
+    def expires_at(st: State) -> str | None:
+        """When the state may be dropped: its end plus the retention (None while open).
+
+        Runners drop it once the watermark *of the events* passes this instant, never a
+        watermark pushed by ``--now``, a tick or the wall clock: a backlog still to be
+        read could hold events of the dossier."""
+        return st.get("e")
 
     # --- timers ----------------------------------------------------------------
 
@@ -188,9 +192,6 @@ class DossierProcessor:
                 out.extend(self._fire_level(st, views, tag, at, reference))
             elif what == "overdue":
                 out.extend(self._reassess(st, views, at, reference))
-            elif what == "expire":
-                st["x"] = True
-                st["d"] = None
             else:
                 st["d"] = [d for d in st.get("d") or [] if d != [at.isoformat(), tag]]
                 sigs, routed = self.detectors.on_timer(st["s"], facts, tag, at, views)
@@ -211,14 +212,11 @@ class DossierProcessor:
         if m is not None and m.get("od") is not None:
             candidates.append((fromiso(m["od"]), "overdue", ""))
         candidates.extend((fromiso(iso), "detector", tag) for iso, tag in st.get("d") or [])
-        if st.get("e") is not None and not st.get("x"):
-            candidates.append((fromiso(st["e"]), "expire", ""))
         pending = [c for c in candidates if c not in done]
         return min(pending) if pending else None
 
     def _schedule(self, st: State) -> None:
-        if not st.get("x"):
-            st["d"] = [[t.isoformat(), tag] for t, tag in self.detectors.timers(st["s"], st["f"])]
+        st["d"] = [[t.isoformat(), tag] for t, tag in self.detectors.timers(st["s"], st["f"])]
         best = self._due_timers(st)
         st["t"] = None if best is None else best[0].isoformat()
 

@@ -19,6 +19,7 @@ Nothing connects at import: :func:`make_app` builds the app from settings.
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -99,10 +100,13 @@ def make_app(
             ],
         )
 
+    busy = {"last": 0.0}
+
     @app.agent(source)
     async def dossiers(stream: Any) -> None:
         async for event in stream.events():
             msg = event.message
+            busy["last"] = time.monotonic()
             reference = datetime.now(UTC)
             try:
                 if msg.topic == topics.TICKS:
@@ -131,7 +135,10 @@ def make_app(
 
         @app.timer(interval=tick_interval)
         async def wall_ticks() -> None:
-            """Live mode: the wall clock advances every owned partition's watermark."""
+            """Live mode: the wall clock advances every owned partition's watermark, once
+            the worker is idle (caught up): a tick never overtakes a backlog of events."""
+            if time.monotonic() - busy["last"] < tick_interval:
+                return
             now = datetime.now(UTC).isoformat()
             for tp in app.consumer.assignment():
                 if tp.topic == topics.TICKS:

@@ -72,21 +72,30 @@ class EventStage:
         self.clocks = clocks
         self.partitions = partitions
         self._heaps: dict[int, list[tuple[float, str, str]]] = {}
+        self._expiries: dict[int, list[tuple[float, str, str]]] = {}
 
     def _heap(self, p: int) -> list[tuple[float, str, str]]:
+        """The partition's timers (and, beside them, its finished states' drop instants)."""
         heap = self._heaps.get(p)
         if heap is None:  # first sight of the partition (start, rebalance): from the table
             heap = self._heaps[p] = []
+            expiry = self._expiries[p] = []
             for did, st in list(self.states.items()):
-                if st and st.get("P") == p and st["t"] is not None:
+                if not st or st.get("P") != p:
+                    continue
+                if st["t"] is not None:
                     heap.append((datetime.fromisoformat(st["t"]).timestamp(), st["t"], did))
+                if st.get("e") is not None:
+                    expiry.append((datetime.fromisoformat(st["e"]).timestamp(), st["e"], did))
             heapq.heapify(heap)
+            heapq.heapify(expiry)
         return heap
 
     def forget(self, partitions: set[int]) -> None:
         """Partitions revoked: their heaps are rebuilt if they come back."""
         for p in partitions:
             self._heaps.pop(p, None)
+            self._expiries.pop(p, None)
 
     def event(self, p: int, rec: Recorded, reference: datetime) -> Out:
         env = rec.envelope
@@ -109,6 +118,7 @@ class EventStage:
                 "its receipt, or after its state was dropped (finished longer ago than the retention)"
             )
         before = None if st is None else st["t"]
+        expires = None if st is None else st.get("e")
         try:
             st, emitted = self.processor.apply(st, rec, reference)
         except (KeyError, TypeError, ValueError) as e:
@@ -119,6 +129,11 @@ class EventStage:
         if st["t"] != before and st["t"] is not None:
             heapq.heappush(
                 self._heap(p), (datetime.fromisoformat(st["t"]).timestamp(), st["t"], did)
+            )
+        if st.get("e") != expires and st.get("e") is not None:
+            self._heap(p)
+            heapq.heappush(
+                self._expiries[p], (datetime.fromisoformat(st["e"]).timestamp(), st["e"], did)
             )
         out = self._outputs(emitted, rec.position)
         wm = self._clock(p)
@@ -145,16 +160,28 @@ class EventStage:
                 st = self.states.get(did)
                 if not st or st["t"] != text:
                     continue
+                expires = st.get("e")
                 emitted = self.processor.fire(st, w, reference)
                 out.extend(self._outputs(emitted, st["f"]["last_position"]))
-                if self.processor.expired(st):
-                    del self.states[did]
-                    continue
                 self.states[did] = st
                 if st["t"] is not None:
                     heapq.heappush(
                         heap, (datetime.fromisoformat(st["t"]).timestamp(), st["t"], did)
                     )
+                if st.get("e") != expires and st.get("e") is not None:
+                    heapq.heappush(
+                        self._expiries[p],
+                        (datetime.fromisoformat(st["e"]).timestamp(), st["e"], did),
+                    )
+        if wm.seen is not None:  # finished states go by the events' own time only
+            self._heap(p)
+            expiry = self._expiries[p]
+            limit = (wm.seen - wm.lateness).timestamp()
+            while expiry and expiry[0][0] <= limit:
+                _, text, did = heapq.heappop(expiry)
+                st = self.states.get(did)
+                if st and st.get("e") == text:
+                    del self.states[did]
         final = self.keyed.final_through(w)
         new = {**wm.to_json(), "final": clock.get("final")}
         if final is not None and final != clock.get("final"):

@@ -48,6 +48,7 @@ class Pipeline:
         self.dossiers: dict[str, dict[str, Any]] = {}
         self.keys: dict[str, dict[str, Any]] = {}
         self._heap: list[tuple[float, str, str]] = []  # (POSIX instant, its text, dossier)
+        self._expiry: list[tuple[float, str, str]] = []  # finished states' drop instants
         self.changed_dossiers: set[str] = set()
         self.dropped_dossiers: set[str] = set()
         self.changed_keys: set[str] = set()
@@ -68,6 +69,7 @@ class Pipeline:
     def restore_dossier(self, dossier_id: str, st: dict[str, Any]) -> None:
         self.dossiers[dossier_id] = st
         self._push_timer(dossier_id, st)
+        self._push_expiry(dossier_id, st)
 
     def restore_key(self, key: str, st: dict[str, Any]) -> None:
         self.keys[key] = st
@@ -83,6 +85,7 @@ class Pipeline:
         did = rec.envelope["dossier_id"]
         old = self.dossiers.get(did)
         before = None if old is None else old["t"]
+        expires = None if old is None else old.get("e")
         try:
             st, out = self.dossier.apply(old, rec, reference)
         except NoState:
@@ -94,6 +97,8 @@ class Pipeline:
         self.changed_dossiers.add(did)
         if st["t"] != before:
             self._push_timer(did, st)
+        if old is None or st.get("e") != expires:
+            self._push_expiry(did, st)
         self._route(out)
         self.wm.observe(datetime.fromisoformat(rec.envelope["occurred_at"]))
         self.advance(reference)
@@ -115,14 +120,24 @@ class Pipeline:
             st = self.dossiers.get(did)
             if st is None or st["t"] != text:
                 continue  # stale entry: the timer moved or the state is gone
+            expires = st.get("e")
             self._route(self.dossier.fire(st, w, reference))
             self.changed_dossiers.add(did)
-            if self.dossier.expired(st):
+            self._push_timer(did, st)
+            if st.get("e") != expires:
+                self._push_expiry(did, st)
+        seen = self.wm.seen
+        if seen is not None:  # finished states go by the events' own time only
+            limit = (seen - self.wm.lateness).timestamp()
+            expiry = self._expiry
+            while expiry and expiry[0][0] <= limit:
+                _, text, did = heapq.heappop(expiry)
+                st = self.dossiers.get(did)
+                if st is None or st.get("e") != text:
+                    continue
                 del self.dossiers[did]
                 self.changed_dossiers.discard(did)
                 self.dropped_dossiers.add(did)
-            else:
-                self._push_timer(did, st)
         final = self.keyed.final_through(w)
         if final is not None and (self.final is None or final > self.final):
             self.final = final
@@ -163,6 +178,11 @@ class Pipeline:
         return out
 
     # --- routing ------------------------------------------------------------------------
+
+    def _push_expiry(self, did: str, st: dict[str, Any]) -> None:
+        e = st.get("e")
+        if e is not None:
+            heapq.heappush(self._expiry, (datetime.fromisoformat(e).timestamp(), e, did))
 
     def _push_timer(self, did: str, st: dict[str, Any]) -> None:
         t = st["t"]

@@ -78,6 +78,40 @@ class Outputs:
         raise AssertionError(f"outputs did not settle in {limit} s ({self.records} records)")
 
 
+def count_events(data: Path) -> int:
+    from ledger.bootstrap import open_ledger
+    from ledger.config import Settings
+
+    led = open_ledger(Settings.from_env(data))
+    try:
+        return led.max_position()
+    finally:
+        led.close()
+        led.keys.close()
+
+
+def wait_consumed(bootstrap: str, group: str, records: int, limit: float = 300.0) -> None:
+    """Until the workers' group has committed every record of dossier.events: a tick
+    must come after the events it closes (ticks and events are separate topics)."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    reader = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    parts = [
+        TopicPartition("dossier.events", p) for p in reader.partitions_for_topic("dossier.events")
+    ]
+    deadline = time.monotonic() + limit
+    done = 0
+    try:
+        while time.monotonic() < deadline:
+            done = sum(reader.committed(tp) or 0 for tp in parts)
+            if done >= records:
+                return
+            time.sleep(1.0)
+    finally:
+        reader.close(autocommit=False)
+    raise AssertionError(f"the workers consumed {done} of {records} records in {limit} s")
+
+
 def produce_bad_records(bootstrap: str, data: Path) -> None:
     """Three records the workers must dead-letter and survive: not JSON, an unknown
     type, and an event whose prev_hash is not its dossier's last hash."""
@@ -88,8 +122,14 @@ def produce_bad_records(bootstrap: str, data: Path) -> None:
     from ledger.kafka import encode_event
 
     led = open_ledger(Settings.from_env(data))
-    try:
-        rec = led.read(0, 1)[0]
+    try:  # a dossier still open at the end: the workers keep its state (and its last hash)
+        last: dict[str, Any] = {}
+        ended: set[str] = set()
+        for r in led.iter_all():
+            last[r.envelope["dossier_id"]] = r
+            if r.envelope["type"] in ("ResultReturned", "DossierWithdrawn"):
+                ended.add(r.envelope["dossier_id"])
+        rec = next(r for did, r in sorted(last.items()) if did not in ended)
     finally:
         led.close()
         led.keys.close()
@@ -160,6 +200,7 @@ def test_embedded_and_two_workers_agree(fresh_kafka: str, tmp_path: Path) -> Non
     ]
     try:
         out = Outputs(fresh_kafka)
+        wait_consumed(fresh_kafka, app_id, count_events(data) + 3)  # + the 3 bad records
         out.settle()
         dossier("tick", "--now", NOW, env=env)
         out.settle()
