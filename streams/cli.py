@@ -162,14 +162,32 @@ def worker(
     from ledger.bootstrap import open_rules
     from ledger.catalog import load_catalog
     from streams.config import config_for
-    from streams.faust_app import make_app, partition_count
+    from streams.faust_app import make_app
 
     bootstrap = bootstrap or settings.kafka_bootstrap
     if not bootstrap:
         raise click.UsageError(
             "no Kafka bootstrap: give --bootstrap or set DOSSIER_KAFKA_BOOTSTRAP"
         )
-    partitions = partitions or partition_count(bootstrap)
+    from ledger import topics
+    from ledger.kafka import TopicError, configured_partitions, require_topics
+
+    partitions = partitions or configured_partitions()
+    try:  # topics are created once, on purpose: never by a worker
+        require_topics(
+            bootstrap,
+            [
+                topics.EVENTS,
+                topics.TICKS,
+                topics.SIGNALS,
+                topics.ALERTS,
+                topics.METRICS,
+                topics.DLQ,
+            ],
+            partitions,
+        )
+    except TopicError as e:
+        raise click.ClickException(str(e)) from None
     app = make_app(
         bootstrap,
         open_rules(settings),

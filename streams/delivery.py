@@ -192,8 +192,11 @@ def deliver_from_kafka(
     from kafka import KafkaConsumer, KafkaProducer
 
     from ledger import topics
+    from ledger.kafka import require_topics
 
     names = {topics.ALERTS: "alerts", topics.SIGNALS: "signals", topics.METRICS: "metrics_daily"}
+    own = sorted({s.delivery.kafka_topic for s in subscribers if s.delivery.kafka_topic})
+    require_topics(bootstrap, [*names, topics.DLQ, *own])  # never created implicitly
     producer = KafkaProducer(bootstrap_servers=bootstrap.split(","), acks="all")
 
     def send(topic: str, key: bytes, value: bytes) -> None:

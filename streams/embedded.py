@@ -188,11 +188,16 @@ def _default_subscriptions(settings: Settings) -> Path | None:
     return path if path.is_file() else None
 
 
-def _producer(settings: Settings) -> Any:
+def _producer(settings: Settings, subscribers: list[Any]) -> Any:
     """A send function for subscribers' Kafka topics, when a bootstrap is configured."""
-    if not settings.kafka_bootstrap:
+    own = sorted({s.delivery.kafka_topic for s in subscribers if s.delivery.kafka_topic})
+    if not settings.kafka_bootstrap or not own:
         return None
     from kafka import KafkaProducer
+
+    from ledger.kafka import require_topics
+
+    require_topics(settings.kafka_bootstrap, own)  # never created implicitly
 
     producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap.split(","), acks="all")
 
@@ -253,7 +258,8 @@ def process(
         if subscriptions is not None:
             from streams.subscriptions import load
 
-            store.subscribe(load(subscriptions), _producer(settings))
+            subscribers = load(subscriptions)
+            store.subscribe(subscribers, _producer(settings, subscribers))
         delivered = Counter[str]()
         last_provisional = last_publish = time.monotonic()
         unpublished = True  # a first snapshot even when there is nothing new

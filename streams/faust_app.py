@@ -158,11 +158,12 @@ def publish_ticks(bootstrap: str, instant: datetime, partitions: int | None = No
     """Send a watermark tick to every partition of ``dossier.ticks``; return how many."""
     from kafka import KafkaProducer
 
+    from ledger.kafka import configured_partitions, require_topics
+
+    parts = partitions or configured_partitions()
+    require_topics(bootstrap, [topics.TICKS], parts)
     producer = KafkaProducer(bootstrap_servers=bootstrap.split(","), acks="all")
     try:
-        parts = partitions or len(producer.partitions_for(topics.TICKS) or ())
-        if not parts:
-            raise RuntimeError(f"topic {topics.TICKS} is missing: run `dossier kafka init` first")
         value = orjson.dumps({"watermark": instant.isoformat()})
         for p in range(parts):
             producer.send(topics.TICKS, value=value, partition=p)
@@ -170,17 +171,3 @@ def publish_ticks(bootstrap: str, instant: datetime, partitions: int | None = No
         return parts
     finally:
         producer.close(timeout=5)
-
-
-def partition_count(bootstrap: str) -> int:
-    """Partitions of ``dossier.events`` on the broker (refusing a missing topic)."""
-    from kafka import KafkaConsumer
-
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap.split(","))
-    try:
-        parts = consumer.partitions_for_topic(topics.EVENTS)
-    finally:
-        consumer.close()
-    if not parts:
-        raise RuntimeError(f"topic {topics.EVENTS} is missing: run `dossier kafka init` first")
-    return len(parts)

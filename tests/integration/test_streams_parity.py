@@ -239,3 +239,23 @@ def test_embedded_and_two_workers_agree(fresh_kafka: str, tmp_path: Path) -> Non
     assert any(r["final"] for r in embedded_metrics.values())
     for key, r in embedded_metrics.items():
         assert {f: r[f] for f in FIELDS} == {f: kafka_metrics[key][f] for f in FIELDS}, key
+
+
+def test_a_worker_refuses_to_start_without_its_topics(fresh_kafka: str, tmp_path: Path) -> None:
+    env = {**os.environ, "DOSSIER_KAFKA_BOOTSTRAP": fresh_kafka, "DOSSIER_PROGRESS": "off"}
+    done = subprocess.run(
+        [*CLI, "worker", "--data-dir", str(tmp_path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode != 0
+    assert "missing" in done.stderr and "dossier kafka init" in done.stderr
+    from kafka import KafkaConsumer
+
+    consumer = KafkaConsumer(bootstrap_servers=fresh_kafka)
+    try:
+        assert not {t for t in consumer.topics() if t.startswith("dossier.")}  # nothing created
+    finally:
+        consumer.close()
