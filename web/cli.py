@@ -78,8 +78,15 @@ def demo(days: int, seed: int, fmt: str, settings: Settings) -> None:
 @click.option(
     "--poll", type=click.FloatRange(min=0.05), default=1.0, show_default=True, help="Seconds."
 )
+@click.option(
+    "--digest-every",
+    type=click.FloatRange(min=1),
+    default=3600.0,
+    show_default=True,
+    help="Seconds between signed digests to DATA_DIR/digests (also at each day's close; needs `dossier keys init`).",
+)
 @data_dir_option
-def run(inbox: str | None, poll: float, settings: Settings) -> None:
+def run(inbox: str | None, poll: float, digest_every: float, settings: Settings) -> None:
     """The long-running embedded service: ingest what arrives, keep everything current.
 
     JSON Lines files dropped into the inbox are ingested and moved to done/, or to
@@ -97,7 +104,13 @@ def run(inbox: str | None, poll: float, settings: Settings) -> None:
     stop_on_signals(stop)
     stdin = click.get_binary_stream("stdin") if inbox == "-" else None
     folder = None if inbox == "-" else Path(inbox) if inbox else settings.data_dir / "inbox"
-    service = Service(settings, folder, stop=stop, log=lambda s: click.echo(s, err=True))
+    service = Service(
+        settings,
+        folder,
+        stop=stop,
+        log=lambda s: click.echo(s, err=True),
+        digest_every=digest_every,
+    )
     if folder is not None:
         click.echo(f"watching {folder} (Ctrl-C to stop)", err=True)
     try:

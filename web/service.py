@@ -36,6 +36,7 @@ class RunStats:
     duplicates: int = 0
     rejected_lines: int = 0
     rounds: int = 0
+    digests: int = 0
     last_process: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
@@ -45,6 +46,7 @@ class RunStats:
             "stored": self.stored,
             "duplicates": self.duplicates,
             "rejected_lines": self.rejected_lines,
+            "digests": self.digests,
             "rounds": self.rounds,
         }
 
@@ -86,6 +88,7 @@ class Service:
         *,
         stop: threading.Event | None = None,
         log: Callable[[str], None] = lambda s: print(s, file=sys.stderr, flush=True),
+        digest_every: float = 3600.0,
     ) -> None:
         from ledger.bootstrap import open_ledger
         from projections.runner import Projector
@@ -102,6 +105,31 @@ class Service:
         if inbox is not None:
             for sub in ("", "done", "rejected"):
                 (inbox / sub).mkdir(parents=True, exist_ok=True)
+        from ledger.relay import DigestSchedule
+        from ledger.signing import key_path
+
+        self.signing_key = key_path(settings.data_dir)
+        self.digests = DigestSchedule(digest_every)
+        if not self.signing_key.is_file():
+            self.log(
+                f"note: no signing key at {self.signing_key}: no signed digests will be issued "
+                "(run `dossier keys init` to create one)"
+            )
+
+    def sign_digest(self) -> Path | None:
+        """A signed digest of the ledger to DATA_DIR/digests, when one is due (every
+        ``digest_every`` seconds and at each day's close), with a signing key."""
+        from ledger.audit import issue_signed_digest
+
+        position = self.ledger.max_position()
+        if not self.signing_key.is_file() or not self.digests.due(position):
+            return None
+        path = issue_signed_digest(
+            self.ledger, self.settings.data_dir / "digests", self.signing_key, position
+        )
+        self.digests.issued(position)
+        self.stats.digests += 1
+        return path
 
     def ingest_file(self, path: Path) -> bool:
         """Ingest one inbox file; move it out when wholly read. False if stopped midway."""
@@ -163,6 +191,7 @@ class Service:
         if not self.stop.is_set():
             self.stats.last_process = process(self.settings, stop=self.stop)
         publish_analytics(self.settings)  # readers see this round at once
+        self.sign_digest()
         self.stats.rounds += 1
 
     def run(self, *, poll: float = 1.0, stdin: IO[bytes] | None = None) -> RunStats:

@@ -140,6 +140,8 @@ def test_run_ingests_the_inbox_and_stops_cleanly(reference, tmp_path: Path) -> N
     cwd, _, _ = reference
     events = (cwd / "data" / "demo" / f"events-{DAYS}d-seed7.jsonl").read_bytes().splitlines()
     inbox = tmp_path / "inbox"
+    keys = dossier("keys", "init", "--data-dir", str(tmp_path / "data"), cwd=tmp_path)
+    public_key = json.loads(keys.stdout)["public_key"]
     proc = subprocess.Popen(
         [*CLI, "run", "--inbox", str(inbox), "--poll", "0.2"],
         cwd=tmp_path,
@@ -167,6 +169,20 @@ def test_run_ingests_the_inbox_and_stops_cleanly(reference, tmp_path: Path) -> N
     stats = json.loads(out.strip().splitlines()[-1])
     assert stats["stored"] == len(events) and stats["rejected_lines"] == 1
     assert stats["files_done"] == 1 and stats["files_rejected"] == 1
+    # a signed digest on its schedule (the first round's), which verifies with the key
+    digests = sorted((tmp_path / "data" / "digests").glob("*.json"))
+    assert stats["digests"] >= 1 and len(digests) == stats["digests"]
+    check = dossier(
+        "verify",
+        "--digest",
+        str(digests[-1]),
+        "--public-key",
+        public_key,
+        "--data-dir",
+        str(tmp_path / "data"),
+        cwd=tmp_path,
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
 
 
 def _alerts(data: Path) -> int:
