@@ -115,6 +115,12 @@ DDL = (
     "PRIMARY KEY (dossier_id, seq))",
     f"CREATE TABLE IF NOT EXISTS rm_workload ({_cols(WORKLOAD_COLUMNS)}, PRIMARY KEY (official))",
     "CREATE TABLE IF NOT EXISTS rm_tracking (name TEXT PRIMARY KEY, position BIGINT NOT NULL)",
+    # Each page of ``project`` asks for the latest business time, the open dossiers'
+    # holders and those within their deadline: without these, three scans of the whole
+    # table per page (time and memory growing with the log).
+    "CREATE INDEX IF NOT EXISTS rm_dossiers_last ON rm_dossiers (last_occurred_utc)",
+    "CREATE INDEX IF NOT EXISTS rm_dossiers_held ON rm_dossiers (holder) WHERE holder IS NOT NULL",
+    "CREATE INDEX IF NOT EXISTS rm_dossiers_on_time ON rm_dossiers (on_time)",
 )
 ORDER = {
     "rm_dossiers": "dossier_id",
@@ -275,9 +281,8 @@ class ReadModelStore(ABC):
         c.execute(
             "SELECT holder, holder_agency, status, original_due_at, rule_set, agency, "
             "awaiting_supplement, supplement_mode FROM rm_dossiers "
-            "WHERE status NOT IN ('RETURNED', 'WITHDRAWN') AND holder IS NOT NULL "
-            "ORDER BY dossier_id"
-        )
+            "WHERE status NOT IN ('RETURNED', 'WITHDRAWN') AND holder IS NOT NULL"
+        )  # no ORDER BY: workload counts per official; the index on holder, not a full scan
         held = [Held(*r[:6], bool(r[6]), r[7]) for r in c.fetchall()]
         self._insert_workload(c, workload, held, latest)
 
