@@ -22,12 +22,19 @@ import argparse
 import json
 import os
 import shutil
+import sys
 import tempfile
 import uuid
 from pathlib import Path
 
-from ledger.testing.distributed import run
-from ledger.testing.tansu import running_tansu
+# Run as a script, this folder comes first on sys.path, where bench/streams.py would
+# shadow the streams package: drop it.
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+sys.path.insert(0, str(_HERE.parent))
+
+from ledger.testing.distributed import run  # noqa: E402
+from ledger.testing.tansu import running_tansu  # noqa: E402
 
 PG = os.environ.get("DOSSIER_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 
