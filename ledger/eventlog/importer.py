@@ -169,14 +169,15 @@ def spare_core() -> bool:
         load = os.getloadavg()[0]
     except OSError:  # not available on this platform
         load = 0.0
-    return cores > 1 and load <= cores - 1
+    return cores > 1 and load <= cores  # this process itself counts for one
 
 
 AHEAD = 32
 """Messages (of up to 100 cases) the reader process may be ahead of the ledger."""
 PARALLEL_MIN_BYTES = 4 << 20
 """Logs at least this large are read and mapped in a second process while this one
-appends, when a core is idle (the one-minute load average is at most cores - 1)."""
+appends, when a core is idle (the one-minute load average, this process included, is
+at most the number of cores)."""
 
 
 def import_log(
