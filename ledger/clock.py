@@ -663,7 +663,9 @@ def classify_open(
     return OPEN[_order(now, due, granularity, tz) > 0]
 
 
-def overdue_from(due: datetime, granularity: str = "date", tz: tzinfo | str = DEFAULT_TZ) -> datetime:
+def overdue_from(
+    due: datetime, granularity: str = "date", tz: tzinfo | str = DEFAULT_TZ
+) -> datetime:
     """The first instant at which an open dossier due at ``due`` is OVERDUE (``classify_open``).
 
     ``date``: the local midnight after the due date; ``minutes``: the minute after the
