@@ -235,9 +235,10 @@ class DossierLedger(Application[str]):
                 result.rejected.append(Rejection(i, eid, str(e), field=e.field))
                 errors.append(e)
 
-        known = self._lookup_event_ids([p.envelope["event_id"] for p in valid]) if careful else {}
+        # Heads first, event ids after: a concurrent writer's commit seen in a head is then
+        # also seen among the known ids, so its events count as duplicates here, never as
+        # a second receipt (the reverse order let one slip in between the two reads).
         if overlay is not None:
-            known.update(overlay.setdefault("ids", {}))
             heads_overlay: dict[str, _Head] = overlay.setdefault("heads", {})
             wanted = [
                 p.envelope["dossier_id"]
@@ -247,6 +248,9 @@ class DossierLedger(Application[str]):
             heads = {**self._load_heads(wanted), **heads_overlay}
         else:
             heads = self._heads_for(valid, careful)
+        known = self._lookup_event_ids([p.envelope["event_id"] for p in valid]) if careful else {}
+        if overlay is not None:
+            known.update(overlay.setdefault("ids", {}))
         keys = self._applicant_keys(valid, create=not dry_run)  # a dry run writes no keys
         appended_at = _now()
         appended_iso = appended_at.isoformat()
