@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import signal
 import threading
 from datetime import date, datetime, time
 from decimal import Decimal
@@ -13,7 +12,7 @@ from typing import Any
 import click
 
 from ledger import topics
-from ledger.cli import data_dir_option, echo_json, open_ledger
+from ledger.cli import data_dir_option, echo_json, open_ledger, stop_on_signals
 from ledger.config import Settings
 
 
@@ -99,7 +98,7 @@ def sink(
                 )
             stop = threading.Event()
             if not once:
-                _stop_on_signals(stop)
+                stop_on_signals(stop)
             report = load_from_kafka(
                 address,
                 target,
@@ -114,14 +113,6 @@ def sink(
         echo_json(report.as_dict() | {"source": source, "db": target.path})
     finally:
         target.close()
-
-
-def _stop_on_signals(stop: threading.Event) -> None:
-    def handler(signum: int, frame: Any) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, handler)
-    signal.signal(signal.SIGINT, handler)
 
 
 def _db_option(fn: Any) -> Any:

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import functools
 import json
+import signal
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -38,6 +40,18 @@ def open_ledger(settings: Settings):  # noqa: ANN201 - keeps imports lazy for fa
     from ledger.bootstrap import open_ledger as _open
 
     return _open(settings)
+
+
+def stop_on_signals(stop: threading.Event | None = None) -> threading.Event:
+    """SIGTERM and SIGINT set ``stop``: a long-running command ends between pages, cleanly."""
+    stop = stop or threading.Event()
+
+    def handler(signum: int, frame: Any) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+    return stop
 
 
 def echo_json(obj: Any) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import signal
 import sys
 import threading
 from pathlib import Path
@@ -11,7 +10,7 @@ from typing import Any
 import click
 
 from ledger import topics
-from ledger.cli import data_dir_option, echo_json, open_ledger
+from ledger.cli import data_dir_option, echo_json, open_ledger, stop_on_signals
 from ledger.config import Settings
 
 bootstrap_option = click.option(
@@ -208,7 +207,7 @@ def relay(
         if once:
             report = worker.drain()
         else:
-            _stop_on_signals(stop)
+            stop_on_signals(stop)
             report = worker.follow(poll_interval, stop, on_page=log_page)
     except RelayError as e:
         raise click.ClickException(str(e)) from None
@@ -230,14 +229,6 @@ def _signing_key(settings: Settings) -> Path | None:
         err=True,
     )
     return None
-
-
-def _stop_on_signals(stop: threading.Event) -> None:
-    def handler(signum: int, frame: Any) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, handler)
-    signal.signal(signal.SIGINT, handler)
 
 
 COMMANDS: list[click.Command] = [kafka, relay]

@@ -2,33 +2,19 @@
 
 from __future__ import annotations
 
-import signal
 import sys
-import threading
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import click
 
-from ledger.cli import data_dir_option, echo_json
+from ledger.cli import data_dir_option, echo_json, stop_on_signals
 from ledger.config import Settings
 from projections.cli import parse_instant_option
 
 
 def _instant(ctx: click.Context, param: click.Parameter, value: str | None) -> datetime | None:
     return None if value is None else parse_instant_option(value, param=f"--{param.name}")
-
-
-def _stop_on_signals() -> threading.Event:
-    stop = threading.Event()
-
-    def handler(signum: int, frame: Any) -> None:
-        stop.set()
-
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, handler)
-    return stop
 
 
 @click.command()
@@ -97,7 +83,7 @@ def process(
     from streams.config import config_for
     from streams.embedded import process as run
 
-    stop = _stop_on_signals()
+    stop = stop_on_signals()
     with progress.task("process", unit="positions") as bar:
         summary = run(
             settings,
@@ -264,7 +250,7 @@ def alerts_tail(follow: bool, lines: int, poll: float, settings: Settings) -> No
     """
     from streams.feed import AlertFeed
 
-    stop = _stop_on_signals()
+    stop = stop_on_signals()
     feed = AlertFeed(settings.data_dir / "analytics.duckdb")
     for row in feed.latest(lines):
         click.echo(row)
@@ -314,7 +300,7 @@ def alerts_deliver(
             "no Kafka bootstrap: give --bootstrap or set DOSSIER_KAFKA_BOOTSTRAP"
         )
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    stop = _stop_on_signals()
+    stop = stop_on_signals()
     echo_json(
         deliver_from_kafka(
             bootstrap,

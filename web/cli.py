@@ -98,7 +98,8 @@ def run(inbox: str | None, poll: float, digest_every: float, settings: Settings)
     """
     import threading
 
-    from web.service import Service, stop_on_signals
+    from ledger.cli import stop_on_signals
+    from web.service import Service
 
     stop = threading.Event()
     stop_on_signals(stop)

@@ -17,7 +17,6 @@ ingested stays in the inbox to be taken again (ingest is idempotent by
 from __future__ import annotations
 
 import os
-import signal
 import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -221,13 +220,3 @@ class Service:
 
     def close(self) -> None:
         self.store.close()
-
-
-def stop_on_signals(stop: threading.Event) -> None:
-    """SIGTERM and SIGINT set ``stop``: the service ends between batches."""
-
-    def handler(signum: int, frame: Any) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, handler)
-    signal.signal(signal.SIGINT, handler)
