@@ -42,6 +42,16 @@ def open_ledger(settings: Settings):  # noqa: ANN201 - keeps imports lazy for fa
     return _open(settings)
 
 
+def kafka_bootstrap(given: str | None, settings: Settings | None = None) -> str:
+    """``--bootstrap``, else ``DOSSIER_KAFKA_BOOTSTRAP``; a usage error naming both if neither."""
+    from ledger.kafka import KafkaConfigError, require_bootstrap
+
+    try:
+        return require_bootstrap(given or (settings or Settings.from_env()).kafka_bootstrap)
+    except KafkaConfigError as e:
+        raise click.UsageError(str(e)) from None
+
+
 def stop_on_signals(stop: threading.Event | None = None) -> threading.Event:
     """SIGTERM and SIGINT set ``stop``: a long-running command ends between pages, cleanly."""
     stop = stop or threading.Event()

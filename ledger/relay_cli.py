@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from ledger import topics
-from ledger.cli import data_dir_option, echo_json, open_ledger, stop_on_signals
+from ledger.cli import data_dir_option, echo_json, kafka_bootstrap, open_ledger, stop_on_signals
 from ledger.config import Settings
 
 bootstrap_option = click.option(
@@ -19,15 +19,6 @@ bootstrap_option = click.option(
     metavar="HOST:PORT[,HOST:PORT]",
     help="Kafka bootstrap servers (default: $DOSSIER_KAFKA_BOOTSTRAP).",
 )
-
-
-def _bootstrap(given: str | None, settings: Settings | None = None) -> str:
-    from ledger.kafka import KafkaConfigError, require_bootstrap
-
-    try:
-        return require_bootstrap(given or (settings or Settings.from_env()).kafka_bootstrap)
-    except KafkaConfigError as e:
-        raise click.UsageError(str(e)) from None
 
 
 @click.group()
@@ -65,7 +56,7 @@ def kafka_init(
 
     from ledger.kafka import ensure_topics, expected_partitions, partition_counts
 
-    address = _bootstrap(bootstrap, settings)
+    address = kafka_bootstrap(bootstrap, settings)
     partitions = partitions or _configured_partitions()
     try:
         result = ensure_topics(
@@ -179,7 +170,7 @@ def relay(
     from ledger.kafka import KafkaConfigError, TopicError, make_producer, require_project_topics
     from ledger.relay import RelayError
 
-    address = _bootstrap(bootstrap, settings)
+    address = kafka_bootstrap(bootstrap, settings)
     issuer_key = _signing_key(settings) if (digest_every and not once) else None
     needed = [topic] + ([topics.DIGESTS] if issuer_key else [])
     try:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from ledger.cli import data_dir_option, echo_json, stop_on_signals
+from ledger.cli import data_dir_option, echo_json, kafka_bootstrap, stop_on_signals
 from ledger.config import Settings
 from projections.cli import parse_instant_option
 
@@ -150,11 +150,7 @@ def worker(
     from streams.config import config_for
     from streams.faust_app import make_app
 
-    bootstrap = bootstrap or settings.kafka_bootstrap
-    if not bootstrap:
-        raise click.UsageError(
-            "no Kafka bootstrap: give --bootstrap or set DOSSIER_KAFKA_BOOTSTRAP"
-        )
+    bootstrap = kafka_bootstrap(bootstrap, settings)
     from ledger import topics
     from ledger.kafka import TopicError, configured_partitions, require_topics
 
@@ -207,11 +203,7 @@ def tick(bootstrap: str | None, instant: datetime, settings: Settings) -> None:
     """
     from streams.faust_app import publish_ticks
 
-    bootstrap = bootstrap or settings.kafka_bootstrap
-    if not bootstrap:
-        raise click.UsageError(
-            "no Kafka bootstrap: give --bootstrap or set DOSSIER_KAFKA_BOOTSTRAP"
-        )
+    bootstrap = kafka_bootstrap(bootstrap, settings)
     echo_json({"ticks": publish_ticks(bootstrap, instant), "watermark": instant.isoformat()})
 
 
@@ -294,11 +286,7 @@ def alerts_deliver(
     except SubscriptionError as e:
         raise click.ClickException(str(e)) from None
 
-    bootstrap = bootstrap or settings.kafka_bootstrap
-    if not bootstrap:
-        raise click.UsageError(
-            "no Kafka bootstrap: give --bootstrap or set DOSSIER_KAFKA_BOOTSTRAP"
-        )
+    bootstrap = kafka_bootstrap(bootstrap, settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     stop = stop_on_signals()
     echo_json(
