@@ -29,7 +29,7 @@ import time
 import uuid
 import zlib
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -291,10 +291,15 @@ def check_sheets(pg_url: str, data: Path, work: Path) -> int:
     return sum(want.values())
 
 
-def check_streams(bootstrap: str, dossiers: int, deadline: float, quiet: float) -> dict[str, int]:
+def check_streams(
+    bootstrap: str, dossiers: int, deadline: float, quiet: float, tick: Callable[[], None]
+) -> dict[str, int]:
     """Final daily ``received`` per agency (last row per key) add up to ``dossiers``;
-    nothing dead-lettered. Reads until the sum is reached and nothing new came for
-    ``quiet`` seconds, or ``deadline``."""
+    nothing dead-lettered. Reads until the workers are through the log (the provisional
+    rows add up, or nothing new for three times ``quiet``), then calls ``tick`` (the
+    end of time: every day final; ticking earlier would make the rest late), then
+    until every row is final, the sum is reached and nothing new came for ``quiet``
+    seconds, or ``deadline``."""
     from kafka import KafkaConsumer
 
     consumer = KafkaConsumer(
@@ -314,6 +319,7 @@ def check_streams(bootstrap: str, dossiers: int, deadline: float, quiet: float) 
     end = time.monotonic() + deadline
     last_new = time.monotonic()
     total = 0
+    ticked = False
     try:
         while time.monotonic() < end:
             batch = consumer.poll(timeout_ms=500, max_records=20_000)
@@ -331,7 +337,11 @@ def check_streams(bootstrap: str, dossiers: int, deadline: float, quiet: float) 
                         late[key] = int(row["late_events"])
             total = sum(n for n, _ in received.values())
             finals = all(f for _, f in received.values())
-            if total == dossiers and finals and time.monotonic() - last_new >= quiet:
+            idle = time.monotonic() - last_new
+            if not ticked and idle >= quiet and (total == dossiers or idle >= 3 * quiet):
+                tick()
+                ticked, last_new = True, time.monotonic()
+            elif ticked and total == dossiers and finals and idle >= quiet:
                 break
     finally:
         consumer.close()
@@ -416,8 +426,13 @@ def run(
 
         _alive(procs, logs)
         received = sum(1 for p in expected.values() if p)  # every dossier starts with a receipt
-        _run(["tick", "--now", END_OF_TIME], env)
-        figures |= check_streams(bootstrap, received, deadline, quiet=10.0)
+        figures |= check_streams(
+            bootstrap,
+            received,
+            deadline,
+            quiet=10.0,
+            tick=lambda: _run(["tick", "--now", END_OF_TIME], env),
+        )
         figures["streamed_s"] = round(time.monotonic() - started, 1)
         _alive(procs, logs)
         figures["dossiers"] = len(expected)
