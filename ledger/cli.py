@@ -42,6 +42,22 @@ def open_ledger(settings: Settings):  # noqa: ANN201 - keeps imports lazy for fa
     return _open(settings)
 
 
+def reject_summary(
+    report: Any, rejects: Path | None, dry_run: bool, write: Callable[[Any, Any], None]
+) -> dict[str, Any]:
+    """Write a report's rejections to ``rejects`` (when there are any) with ``write``, and
+    return the command's JSON summary naming that file (ingest and import alike)."""
+    if report.errors:
+        assert rejects is not None
+        rejects.parent.mkdir(parents=True, exist_ok=True)
+        with rejects.open("w", encoding="utf-8") as fout:
+            write(report.errors, fout)
+    return report.as_dict() | {
+        "dry_run": dry_run,
+        "rejects_file": str(rejects) if report.errors else None,
+    }
+
+
 def kafka_bootstrap(given: str | None, settings: Settings | None = None) -> str:
     """``--bootstrap``, else ``DOSSIER_KAFKA_BOOTSTRAP``; a usage error naming both if neither."""
     from ledger.kafka import KafkaConfigError, require_bootstrap
@@ -182,13 +198,7 @@ def ingest(file: str, dry_run: bool, rejects: Path | None, fmt: str, settings: S
                 if file == "-"
                 else Path(file + ".rejects.jsonl")
             )
-        rejects.parent.mkdir(parents=True, exist_ok=True)
-        with rejects.open("w", encoding="utf-8") as fout:
-            write_rejects(report.errors, fout)
-    summary = report.as_dict() | {
-        "dry_run": dry_run,
-        "rejects_file": str(rejects) if report.errors else None,
-    }
+    summary = reject_summary(report, rejects, dry_run, write_rejects)
     if fmt == "json":
         echo_json(summary)
     else:

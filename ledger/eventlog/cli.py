@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from ledger.cli import data_dir_option, echo_json, open_ledger
+from ledger.cli import data_dir_option, echo_json, open_ledger, reject_summary
 from ledger.config import Settings
 
 
@@ -81,13 +81,7 @@ def import_(
         raise click.ClickException(failure or "the log could not be read")
     if report.errors:
         rejects = rejects or Path(str(log) + ".rejects.jsonl")
-        rejects.parent.mkdir(parents=True, exist_ok=True)
-        with rejects.open("w", encoding="utf-8") as fout:
-            write_rejects(report.errors, fout)
-    summary = report.as_dict() | {
-        "dry_run": dry_run,
-        "rejects_file": str(rejects) if report.errors else None,
-    }
+    summary = reject_summary(report, rejects, dry_run, write_rejects)
     if fmt == "json":
         echo_json(summary)
     else:
