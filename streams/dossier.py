@@ -160,19 +160,6 @@ class DossierProcessor:
             return []
         return self._fire(st, watermark, reference, strict=False)
 
-    @staticmethod
-    def next_timer(st: State) -> str | None:
-        return st["t"]
-
-    @staticmethod
-    def expires_at(st: State) -> str | None:
-        """When the state may be dropped: its end plus the retention (None while open).
-
-        Runners drop it once the watermark *of the events* passes this instant, never a
-        watermark pushed by ``--now``, a tick or the wall clock: a backlog still to be
-        read could hold events of the dossier."""
-        return st.get("e")
-
     # --- timers ----------------------------------------------------------------
 
     def _fire(self, st: State, upto: datetime, reference: datetime, *, strict: bool) -> list[Emit]:
@@ -234,6 +221,9 @@ class DossierProcessor:
             st["p"] = []
             out.extend(self._resolved(st, v, ended, cal))
             if st.get("e") is None and not v["open"]:
+                # when the state may be dropped: runners drop it once the watermark of the
+                # *events* passes this, never one pushed by --now, a tick or the wall clock
+                # (a backlog still to be read could hold events of the dossier)
                 st["e"] = (at + self.config.retention).isoformat()
             return out
         running = (
