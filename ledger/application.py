@@ -327,9 +327,7 @@ class DossierLedger(Application[str]):
             result.stored = [
                 Recorded(pos, v, env) for pos, (_, v, env) in zip(positions, accepted, strict=True)
             ]
-            if len(self._cache) > self.cache_limit:
-                self._cache.clear()
-            self._cache.update(touched)
+            self._remember_heads(touched)
         result.rejected_errors = errors  # type: ignore[attr-defined]
         return result
 
@@ -462,6 +460,20 @@ class DossierLedger(Application[str]):
             ):
                 found[eid] = (did, etype)
         return found
+
+    def _remember_heads(self, touched: dict[str, _Head]) -> None:
+        """Keep the heads of open dossiers only: a returned or withdrawn dossier takes no
+        more events (one that comes is refused after its head is read from the store),
+        so the cache holds what the work needs by its nature, the open dossiers, and
+        stays flat however long the log grows."""
+        cache = self._cache
+        if len(cache) > self.cache_limit:  # a backstop: never reached by a steady office
+            cache.clear()
+        for did, head in touched.items():
+            if head.state.closed:
+                cache.pop(did, None)
+            else:
+                cache[did] = head
 
     def _heads_for(self, pending: list[_Pending], careful: bool) -> dict[str, _Head]:
         """Stream heads for a batch: cached ones, and the rest from the store.

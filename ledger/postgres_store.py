@@ -54,18 +54,22 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
     def qualified_events_table(self) -> str:
         return f'"{self.datastore.schema}"."{self.events_table_name}"'
 
-    def _insert_events(
+    def _insert_stored_events(
         self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> None:
-        super()._insert_events(curs, stored_events, **kwargs)
+        """The events, then their index rows, before the library's pipeline sync: a
+        conflict on either (a version or an event id already stored) then comes back as
+        an ``IntegrityError`` the ledger retries carefully, not as "pipeline aborted"."""
+        super()._insert_stored_events(curs, stored_events, **kwargs)
         rows = kwargs.get("index_rows")
-        if rows:
-            curs.executemany(
-                SQL("INSERT INTO {}.{} VALUES (%s,%s,%s,%s)").format(
-                    Identifier(self.datastore.schema), Identifier(INDEX_TABLE)
-                ),
-                rows,
-            )
+        if rows:  # its own cursor: the library reads the new positions from ``curs``
+            with curs.connection.cursor() as index:
+                index.executemany(
+                    SQL("INSERT INTO {}.{} VALUES (%s,%s,%s,%s)").format(
+                        Identifier(self.datastore.schema), Identifier(INDEX_TABLE)
+                    ),
+                    rows,
+                )
 
     def query(
         self, statement: str, params: Sequence[Any] = (), *, commit: bool = False

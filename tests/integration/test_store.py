@@ -70,6 +70,18 @@ def test_append_is_idempotent_by_event_id(ledger_backend: DossierLedger) -> None
     assert ledger_backend.status()["events"] == len(events)
 
 
+def test_only_open_dossiers_stay_in_the_writers_memory(ledger_backend: DossierLedger) -> None:
+    """Memory flat in the log's length: a returned dossier's head leaves the cache, and
+    its events sent again are still recognised as duplicates (read from the store)."""
+    done, open_ = life(5), life(6)[:2]
+    assert done[-1]["type"] == "ResultReturned" and open_[-1]["type"] != "ResultReturned"
+    ledger_backend.append_batch(done + open_)
+    cached = set(ledger_backend._cache)
+    assert done[0]["dossier_id"] not in cached and open_[0]["dossier_id"] in cached
+    again = ledger_backend.append_batch(done)
+    assert (len(again.stored), len(again.duplicates), again.rejected) == (0, len(done), [])
+
+
 def test_event_id_reused_for_another_event_is_refused(ledger_backend: DossierLedger) -> None:
     a, b = life(3), life(4)
     ledger_backend.append_batch(a + b[:1])
