@@ -76,7 +76,7 @@ def sink(
     alerts, metrics_daily), idempotent by ledger position and by output id.
 
     From Kafka, offsets are committed after the DuckDB commit (at-least-once,
-    duplicates absorbed by the position key). From the store, loading resumes
+    duplicates skipped by each dossier's last position). From the store, loading resumes
     after the highest position already in the file. A read-only snapshot is
     published after each batch for dossier query and other readers.
 

@@ -5,8 +5,8 @@
 log on the given DuckDB connection and never commits: ``dossier sink`` and the
 embedded ``dossier process`` each wrap it in their own transaction together with
 their checkpoint. It is idempotent by ledger position: an event whose position
-is not above the last one folded for its dossier is skipped (and ``events`` has
-``position`` as primary key), so a replayed page after a crash changes nothing.
+is not above the last one folded for its dossier is skipped, and ``events`` gets
+exactly the events folded, so a replayed page after a crash changes nothing.
 
 Deadlines are never computed here: every deadline, end and class comes from
 :func:`projections.state.view` (the rule set's supplement mode for the legal
@@ -139,8 +139,8 @@ class Loader:
             return 0
         recs.sort(key=lambda r: r.position)
         self._load_state()
-        inserted = self._insert_events(recs)
         facts = self._facts({r.envelope["dossier_id"] for r in recs})
+        new: list[Recorded] = []
         touched: dict[str, Facts] = {}
         periods: dict[tuple[str, date], dict[str, Any] | None] = {}
         late: dict[str, date] = {}
@@ -175,6 +175,7 @@ class Loader:
                 occ_month = month_start(occ.astimezone(self.tz).date())
                 late[did] = min(late.get(did, occ_month), occ_month)
             evolve_into(f, rec.position, env)
+            new.append(rec)
             if env["type"] == "DossierReceived":
                 applicant = env["data"].get("applicant") or {}
                 f["applicant"] = applicant.get("pseudonym")
@@ -184,6 +185,7 @@ class Loader:
         if wm is not None:
             self._open_month(wm, touched, periods)
         self._watermark = wm
+        inserted = self._insert_events(new) if new else 0
         self._write(touched, periods, recs[-1].position)
         for did, f in touched.items():
             self._remember(did, f)

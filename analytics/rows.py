@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 EVENT_INSERT = (
-    "INSERT OR IGNORE INTO events SELECT position, event_id, dossier_id, type, "
+    "INSERT INTO events SELECT position, event_id, dossier_id, type, "
     "CAST(occurred_at AS TIMESTAMPTZ), CAST(recorded_at AS TIMESTAMPTZ), "
     "CAST(appended_at AS TIMESTAMPTZ), actor_id, actor_role, agency, CAST(data AS JSON), "
     "hash, prev_hash FROM loader_events"

@@ -5,7 +5,7 @@ Two sources, one loader:
 * ``kafka`` (the deployment): a consumer group on ``dossier.events``. Offsets are
   committed only after the DuckDB transaction that holds the batch has
   committed, so a crash replays a batch at worst, and the replay is absorbed by
-  the primary key on ``position`` (the relay is at-least-once; this is where
+  each dossier's last folded position (the relay is at-least-once; this is where
   its duplicates die).
 * ``store`` (the embedded default): read the ledger's notification log directly
   from the highest position already loaded.
@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from analytics.connection import connect_writer
 from analytics.snapshot import publish, publish_pending
 from ledger import topics
 from ledger.events import Recorded
@@ -121,21 +122,6 @@ class DuckDBSink:
         if self.path != ":memory:":
             publish(self.path)
         return inserted
-
-
-def connect_writer(path: str, wait_s: float = 30.0) -> duckdb.DuckDBPyConnection:
-    """Open the file for writing, waiting while a reader briefly holds it (a reader that
-    found no snapshot yet reads the file itself)."""
-    import duckdb
-
-    deadline = time.monotonic() + wait_s
-    while True:
-        try:
-            return duckdb.connect(path)
-        except duckdb.IOException as e:
-            if "lock" not in str(e).lower() or time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
 
 
 def insert_outputs(con: duckdb.DuckDBPyConnection, table: str, rows: list[dict[str, Any]]) -> None:

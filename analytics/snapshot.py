@@ -12,13 +12,15 @@ writer and the writer never fails because someone is reading.
 
 Freshness: a copy costs time in proportion to the file's size, so
 :func:`publish` skips a copy when less than ``PUBLISH_COST_FACTOR`` times the
-last copy's duration has passed since it (copies then take at most about 1/10 of
-the writer's time), and never more than ``MAX_STALENESS_S`` later than asked:
-a skipped publication is made up by the next call after that delay, by
-:func:`publish_pending` (which a writer calls when it goes idle), and at exit
-(``atexit``). While loading, readers see the state of a commit at most a
-few seconds old (copy of a 100 MB file: ~0.1 s); when the writer stops, the
-pending copy is made at exit, so at rest the snapshot is the file's last commit.
+last copy's duration has passed since it (copies then take at most about 1/11 of
+the writer's time, however large the file grows): a skipped publication is made
+up by the next call after that delay, by :func:`publish_pending` (which a writer
+calls when it goes idle), and at exit (``atexit``). While loading, readers see
+the state of a commit about ten copies old: a second for a 100 MB file, a minute
+or so for the several GB of a province-year (a cap on that delay would let the
+copies, each of the whole file, take over the writer's time as the file grows);
+when the writer stops, the pending copy is made at exit, so at rest the snapshot
+is the file's last commit.
 
 Readers always open the snapshot (:func:`connect_reader`), never the writer's
 file: a reader holding that file, even read-only, would stop a writer from
@@ -39,7 +41,6 @@ if TYPE_CHECKING:
     import duckdb
 
 PUBLISH_COST_FACTOR = 10.0
-MAX_STALENESS_S = 5.0
 
 _lock = threading.Lock()
 _last: dict[str, tuple[float, float]] = {}  # path -> (when the last copy ended, its duration)
@@ -62,7 +63,7 @@ def publish(db_path: Path | str, *, force: bool = False) -> bool:
     with _lock:
         now = time.monotonic()
         ended, took = _last.get(key, (float("-inf"), 0.0))
-        wait = min(PUBLISH_COST_FACTOR * took, MAX_STALENESS_S)
+        wait = PUBLISH_COST_FACTOR * took
         if not force and now - ended < wait:
             if key not in _pending:
                 _pending.add(key)

@@ -58,11 +58,11 @@ class OutputStore:
     """The DuckDB side of the embedded runner: outputs, states and checkpoint."""
 
     def __init__(self, path: Path, rules: Any = None) -> None:
-        import duckdb
+        from analytics.connection import connect_writer
 
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self.con = duckdb.connect(str(path))
+        self.con = connect_writer(str(path))
         for table in TABLES:
             self.con.execute(ddl(table))
         for statement in STATE_DDL:

@@ -20,8 +20,7 @@ def _count(db: Path) -> int:
 
 
 def test_a_paced_copy_is_made_up_when_the_writer_goes_idle(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setattr(snapshot, "MAX_STALENESS_S", 3600.0)  # pace every copy after the first
-    monkeypatch.setattr(snapshot, "PUBLISH_COST_FACTOR", 1e9)
+    monkeypatch.setattr(snapshot, "PUBLISH_COST_FACTOR", 1e9)  # pace every copy after the first
     db = tmp_path / "analytics.duckdb"
     writer = duckdb.connect(str(db))
     writer.execute("CREATE TABLE t (i INTEGER)")
