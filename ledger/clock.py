@@ -597,7 +597,7 @@ class BusinessCalendar:
 
     def _remember(self, key: tuple[str, int, float], due: datetime) -> None:
         """Keep a due instant that depends on the receipt's day only (bounded)."""
-        if len(self._dues) >= 100_000:
+        if len(self._dues) >= 20_000:  # the recent weeks' days serve nearly every call
             self._dues.clear()
         self._dues[key] = due
 

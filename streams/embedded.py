@@ -159,7 +159,10 @@ class OutputStore:
 def _upsert_states(
     con: Any, pa: Any, table: str, key: str, states: dict[str, Any], dropped: set[str]
 ) -> None:
-    gone = [k for k in dropped if k not in states]
+    # Delete, then insert: DuckDB's INSERT OR REPLACE of a page of states (some of a
+    # few hundred KB) took over 200 MB of working memory; the tables hold the open
+    # dossiers and the keys only, so the delete's scan stays short.
+    gone = list(dropped | set(states))
     if gone:
         con.register("gone", pa.table({"k": gone}))
         con.execute(f"DELETE FROM {table} WHERE {key} IN (SELECT k FROM gone)")
@@ -169,7 +172,7 @@ def _upsert_states(
             {"k": list(states), "s": [orjson.dumps(s).decode() for s in states.values()]}
         )
         con.register("states", batch)
-        con.execute(f"INSERT OR REPLACE INTO {table} SELECT k, s FROM states")
+        con.execute(f"INSERT INTO {table} SELECT k, s FROM states")
         con.unregister("states")
 
 
