@@ -27,16 +27,27 @@ the file grows (measured: commits from 1.2 s to 8 s per 100,000 events between t
 first and the tenth)."""
 
 
-def writer_config() -> dict[str, str]:
-    """The DuckDB settings of the analysts' file writer (``dossier sink``, ``dossier process``).
+SETTINGS = (
+    ("memory_limit", "DOSSIER_DUCKDB_MEMORY", WRITER_MEMORY),
+    ("checkpoint_threshold", "DOSSIER_DUCKDB_CHECKPOINT", WRITER_CHECKPOINT),
+)
+"""(DuckDB setting, the environment variable that overrides it, its default)."""
 
-    They are set on the database instance once open (``SET``), not passed at connect:
-    DuckDB refuses a second connection to an open file with another configuration,
-    and the snapshot's copy opens one in the same process."""
-    return {
-        "memory_limit": os.environ.get("DOSSIER_DUCKDB_MEMORY", WRITER_MEMORY),
-        "checkpoint_threshold": os.environ.get("DOSSIER_DUCKDB_CHECKPOINT", WRITER_CHECKPOINT),
-    }
+
+def _apply_settings(con: duckdb.DuckDBPyConnection) -> None:
+    """The writer's settings on the database instance, once open (``SET``), not passed at
+    connect: DuckDB refuses a second connection to an open file with another
+    configuration, and the snapshot's copy opens one in the same process. A value
+    DuckDB refuses is reported with the variable that gave it."""
+    import duckdb
+
+    for name, variable, default in SETTINGS:
+        value = os.environ.get(variable, default)
+        try:
+            con.execute(f"SET {name} = ?", [value])
+        except duckdb.Error as e:
+            con.close()
+            raise ValueError(f"{variable}={value!r}: not a DuckDB {name} ({e})") from None
 
 
 def connect_writer(path: str, wait_s: float = 30.0) -> duckdb.DuckDBPyConnection:
@@ -48,10 +59,10 @@ def connect_writer(path: str, wait_s: float = 30.0) -> duckdb.DuckDBPyConnection
     while True:
         try:
             con = duckdb.connect(path)
-            for name, value in writer_config().items():
-                con.execute(f"SET {name} = '{value}'")
-            return con
         except duckdb.IOException as e:
             if "lock" not in str(e).lower() or time.monotonic() > deadline:
                 raise
             time.sleep(0.05)
+            continue
+        _apply_settings(con)
+        return con
