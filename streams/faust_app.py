@@ -29,7 +29,8 @@ from ledger import topics
 from ledger.kafka import decode_event
 from ledger.rules import RuleBook
 from streams.config import StreamConfig
-from streams.partitioned import FACTS, BadEvent, EventStage, KeyedStage
+from streams.partitioned import FACTS, BadEvent, EventStage, KeyedStage, bundled
+from streams.writeback import WriteBack
 
 
 def make_app(
@@ -44,7 +45,12 @@ def make_app(
     provisional_interval: float = 2.0,
     catalog: Any = None,
     session_timeout: float = 6.0,
+    batch_size: int = 1_000,
+    batch_within: float = 0.2,
 ) -> Any:
+    """The worker's app. Records are taken in batches (up to ``batch_size``, or what
+    came within ``batch_within`` seconds): states are written back and facts bundled
+    per batch (:class:`~streams.writeback.WriteBack`, :func:`~streams.partitioned.bundled`)."""
     import faust
 
     config = config or StreamConfig()
@@ -73,11 +79,30 @@ def make_app(
         name: app.topic(name, **raw) for name in (topics.SIGNALS, topics.ALERTS, topics.METRICS)
     }
     dlq = app.topic(topics.DLQ, **raw)
-    states = app.Table("dossiers", default=None, partitions=partitions)
-    clocks = app.Table("clocks", default=None, partitions=partitions)
-    keyed_states = app.Table("keyed", default=None, partitions=partitions)
+    state_table = app.Table("dossiers", default=None, partitions=partitions)
+    clock_table = app.Table("clocks", default=None, partitions=partitions)
+    keyed_table = app.Table("keyed", default=None, partitions=partitions)
+    states, clocks, keyed_states = (
+        WriteBack(state_table),
+        WriteBack(clock_table),
+        WriteBack(keyed_table),
+    )
     events_stage = EventStage(rules, config, states, clocks, partitions=partitions, catalog=catalog)
     keyed_stage = KeyedStage(rules, config, keyed_states, sources=partitions)
+
+    def commit(batch: WriteBack, table: Any) -> None:
+        """A batch's states into the table: one changelog record per key written, on
+        the partition of the record that wrote it (what faust itself would pick)."""
+
+        def put(key: str, value: Any, partition: int | None) -> None:
+            if value is None:
+                table.send_changelog(partition, key, None, value_serializer="raw")
+                table.data.pop(key, None)
+            else:
+                table.send_changelog(partition, key, value)
+                table.data[key] = value
+
+        batch.flush(put)
 
     def send(out: list[tuple[str, str, dict[str, Any]]]) -> None:
         """Buffer the outputs at once, in the order computed (no await in between: a
@@ -104,28 +129,41 @@ def make_app(
 
     @app.agent(source)
     async def dossiers(stream: Any) -> None:
-        async for event in stream.events():
-            msg = event.message
+        async for batch in stream.take_events(batch_size, within=batch_within):
             busy["last"] = time.monotonic()
             reference = datetime.now(UTC)
-            try:
-                if msg.topic == topics.TICKS:
-                    at = datetime.fromisoformat(orjson.loads(msg.value)["watermark"])
-                    out = events_stage.tick(msg.partition, at, reference)
-                else:
-                    out = events_stage.event(msg.partition, decode_event(msg.value), reference)
-            except (BadEvent, ValueError, KeyError, TypeError) as e:
-                await dead_letter(msg, str(e))
-                continue
-            send(out)
+            out: list[tuple[str, str, dict[str, Any]]] = []
+            dead: list[tuple[Any, str]] = []
+            for event in batch:
+                msg = event.message
+                states.partition = clocks.partition = msg.partition
+                try:
+                    if msg.topic == topics.TICKS:
+                        at = datetime.fromisoformat(orjson.loads(msg.value)["watermark"])
+                        out.extend(events_stage.tick(msg.partition, at, reference))
+                    else:
+                        rec = decode_event(msg.value)
+                        out.extend(events_stage.event(msg.partition, rec, reference))
+                except (BadEvent, ValueError, KeyError, TypeError) as e:
+                    dead.append((msg, str(e)))
+            commit(states, state_table)
+            commit(clocks, clock_table)
+            send(bundled(out))  # no await since the batch began: nothing came in between
+            for msg, reason in dead:
+                await dead_letter(msg, reason)
 
     @app.agent(facts)
     async def keyed(stream: Any) -> None:
-        async for event in stream.events():
-            msg = event.message
-            key = msg.key.decode()
-            value = orjson.loads(msg.value)
-            send(keyed_stage.fact(msg.partition, key, value, datetime.now(UTC)))
+        async for batch in stream.take_events(batch_size, within=batch_within):
+            reference = datetime.now(UTC)
+            out: list[tuple[str, str, dict[str, Any]]] = []
+            for event in batch:
+                msg = event.message
+                keyed_states.partition = msg.partition
+                value = orjson.loads(msg.value)
+                out.extend(keyed_stage.fact(msg.partition, msg.key.decode(), value, reference))
+            commit(keyed_states, keyed_table)
+            send(out)
 
     @app.timer(interval=provisional_interval)
     async def provisional() -> None:

@@ -203,6 +203,33 @@ class EventStage:
         return out
 
 
+def bundled(out: Out) -> Out:
+    """The same outputs with each key's facts in one record per run between clocks.
+
+    A record per fact made the facts topic the workers' busiest; one record per key
+    per batch holds the key's facts in their order. A clock fact closes the open
+    bundles first: the facts computed before a partition's day became final still
+    reach every keyed partition before that clock, as they did one by one."""
+    result: Out = []
+    bundles: dict[str, list[dict[str, Any]]] = {}
+
+    def close() -> None:
+        for key, facts in bundles.items():
+            result.append((FACTS, key, facts[0] if len(facts) == 1 else {"facts": facts}))
+        bundles.clear()
+
+    for topic, key, value in out:
+        if topic != FACTS:
+            result.append((topic, key, value))
+        elif "clock" in value:
+            close()
+            result.append((topic, key, value))
+        else:
+            bundles.setdefault(key, []).append(value)
+    close()
+    return result
+
+
 class KeyedStage:
     def __init__(
         self,
@@ -218,8 +245,18 @@ class KeyedStage:
         self.dirty: set[str] = set()
 
     def fact(self, q: int, key: str, value: dict[str, Any], reference: datetime) -> Out:
+        """Apply one record of the facts topic: a clock, a fact, or a bundle of facts
+        (:func:`bundled`) applied in order."""
         if "clock" in value:
             return self._clock(q, value, reference)
+        if "facts" in value:
+            out: Out = []
+            for one in value["facts"]:
+                out.extend(self._fact(q, key, one))
+            return out
+        return self._fact(q, key, value)
+
+    def _fact(self, q: int, key: str, value: dict[str, Any]) -> Out:
         final = (self.states.get(f"#final:{q}") or {}).get("final")
         st, rows = self.keyed.apply(self.states.get(key), key, value["value"], final)
         if any(k != "P" for k in st) or not key.startswith("applicant:"):

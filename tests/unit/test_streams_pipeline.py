@@ -12,8 +12,9 @@ import pytest
 from ledger.events import Recorded
 from ledger.rules import load_rules
 from streams.config import StreamConfig
-from streams.partitioned import FACTS, EventStage, KeyedStage
+from streams.partitioned import FACTS, EventStage, KeyedStage, bundled
 from streams.pipeline import Pipeline
+from streams.writeback import WriteBack
 from tests.projection_factories import DossierBuilder, province, recorded, t
 
 REFERENCE = datetime(2026, 1, 1, tzinfo=UTC)
@@ -133,13 +134,15 @@ def test_now_judges_the_open_dossiers_at_the_end() -> None:
     assert "due" in deadline_alerts(run(recorded(a.envelopes), now="2025-09-30 08:00"), "A")
 
 
-def partitioned(records: list[Recorded], partitions: int, now: str) -> dict[str, Any]:
+def partitioned(
+    records: list[Recorded], partitions: int, now: str, batch: int = 1
+) -> dict[str, Any]:
     """The Kafka workers' stages on dicts: each partition of the log in turn (the worst
-    skew), facts delivered per keyed partition in order, ticks at the end."""
+    skew), facts delivered per keyed partition in order, ticks at the end. With
+    ``batch`` > 1, as ``dossier worker`` runs them: ``batch`` records at a time through
+    write-back tables, and the batch's facts bundled per key."""
     config = StreamConfig()
-    states: dict = {}
-    clocks: dict = {}
-    keyed: dict = {}
+    states, clocks, keyed = WriteBack({}), WriteBack({}), WriteBack({})
     events = EventStage(RULES, config, states, clocks, partitions=partitions)
     stage2 = KeyedStage(RULES, config, keyed, sources=partitions)
     rows: dict[str, dict] = {"signals": {}, "alerts": {}, "metrics_daily": {}}
@@ -148,34 +151,58 @@ def partitioned(records: list[Recorded], partitions: int, now: str) -> dict[str,
         "dossier.alerts": "alerts",
         "dossier.metrics": "metrics_daily",
     }
+    sent = {"facts": 0, "records": 0}
 
     def deliver(out: list) -> None:
+        if batch > 1:
+            out = bundled(out)
+        keyed_out = []
         for topic, key, value in out:
             if topic == FACTS:
                 q = value["to"] if "clock" in value else zlib.crc32(key.encode()) % partitions
-                deliver(stage2.fact(q, key, value, REFERENCE))
+                keyed.partition = q
+                sent["records"] += 1
+                sent["facts"] += len(value.get("facts", [value]))
+                keyed_out.extend(stage2.fact(q, key, value, REFERENCE))
             else:
                 rows[names[topic]][key] = value
+        keyed.flush()
+        for _topic, key, value in keyed_out:
+            rows[names[_topic]][key] = value
+
+    def run_batch(items: list[tuple[int, Recorded | None]]) -> None:
+        out = []
+        for p, rec in items:
+            states.partition = clocks.partition = p
+            if rec is None:
+                out.extend(events.tick(p, datetime.fromisoformat(t(now)), REFERENCE))
+            else:
+                out.extend(events.event(p, rec, REFERENCE))
+        states.flush()
+        clocks.flush()
+        deliver(out)
 
     by_partition: dict[int, list[Recorded]] = {}
     for rec in records:
         p = zlib.crc32(rec.envelope["dossier_id"].encode()) % partitions
         by_partition.setdefault(p, []).append(rec)
-    for p in sorted(by_partition):
-        for rec in by_partition[p]:
-            deliver(events.event(p, rec, REFERENCE))
-    for p in range(partitions):
-        deliver(events.tick(p, datetime.fromisoformat(t(now)), REFERENCE))
+    items: list[tuple[int, Recorded | None]] = [
+        (p, rec) for p in sorted(by_partition) for rec in by_partition[p]
+    ]
+    items += [(p, None) for p in range(partitions)]
+    for i in range(0, len(items), batch):
+        run_batch(items[i : i + batch])
     deliver(stage2.provisional())
+    rows["sent"] = sent
     return rows
 
 
-@pytest.mark.parametrize("partitions", [1, 3])
-def test_partitioned_workers_equal_the_embedded_pipeline(partitions: int) -> None:
+@pytest.mark.parametrize(("partitions", "batch"), [(1, 1), (3, 1), (3, 37), (4, 500)])
+def test_partitioned_workers_equal_the_embedded_pipeline(partitions: int, batch: int) -> None:
     records = recorded(province(60, seed=5))
     now = "2025-12-31 17:00"
     embedded = run(records, page=40, now=now)
-    kafka = partitioned(records, partitions, now)
+    kafka = partitioned(records, partitions, now, batch)
     assert {k: v["alert_id"] for k, v in kafka["alerts"].items()}.keys() == {
         v["alert_id"] for v in embedded["alerts"].values()
     }
@@ -185,6 +212,11 @@ def test_partitioned_workers_equal_the_embedded_pipeline(partitions: int) -> Non
     }
     assert metrics == embedded["metrics_daily"]
     assert any(r["final"] for r in metrics.values()) and embedded["alerts"]
+    sent = kafka["sent"]
+    if batch > 1:  # the bundles carry the same facts in fewer records
+        assert sent["records"] < sent["facts"]
+    else:
+        assert sent["records"] == sent["facts"]
 
 
 def test_alert_levels_and_recipients_are_configurable(tmp_path: Any) -> None:
