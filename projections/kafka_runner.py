@@ -93,6 +93,7 @@ def run_kafka(
         while not should_stop():
             polled = consumer.poll(timeout_ms=200, max_records=batch_size)
             if not polled:
+                projector.settle()  # caught up: the verdicts at the watermark too
                 idle = time.monotonic() - idle_since
                 # Before any assignment, allow for the group join as well.
                 limit = idle_timeout if consumer.assignment() else idle_timeout + 30
@@ -114,6 +115,7 @@ def run_kafka(
             except Exception:  # noqa: BLE001 - the store holds the checkpoint of record
                 pass
             idle_since = time.monotonic()
+        projector.settle()
     finally:
         consumer.close(autocommit=False)
     return {

@@ -152,15 +152,48 @@ def workload_rows(rules: RuleBook) -> Verdicts:
     return Verdicts(rules)
 
 
+VERDICTS_PACING = 10.0
+"""The verdicts at the watermark wait at least this many times their own last cost."""
+VERDICTS_EVERY_S = 1.0
+"""... and at least this long, between two recomputations."""
+
+
 @dataclass
 class Projector:
-    """Folds batches of stored events into the read models, deduplicating by position."""
+    """Folds batches of stored events into the read models, deduplicating by position.
+
+    The verdicts at the watermark (the workload table, open dossiers turned
+    OVERDUE) read every open dossier: recomputed with every page, they cost as much
+    as the page itself once tens of thousands are open. A page recomputes them only
+    when they are due (:data:`VERDICTS_PACING`, :data:`VERDICTS_EVERY_S`), and a
+    runner calls :meth:`settle` whenever it has caught up and before it stops, so
+    they are never behind a quiet log. With ``paced=False``, every page does.
+    """
 
     store: ReadModelStore
     rules: RuleBook
+    paced: bool = True
 
     def __post_init__(self) -> None:
         self._workload = workload_rows(self.rules)
+        self._stale = True  # a previous run may have stopped before settling
+        self._next_verdicts = 0.0
+
+    def _verdicts_due(self) -> bool:
+        return not self.paced or time.monotonic() >= self._next_verdicts
+
+    def _verdicts_done(self, started: float, cost: float) -> None:
+        self._stale = False
+        self._next_verdicts = started + max(VERDICTS_EVERY_S, VERDICTS_PACING * cost)
+
+    def settle(self) -> bool:
+        """Bring the verdicts up to the watermark if any page skipped them; whether it did."""
+        if not self._stale:
+            return False
+        started = time.monotonic()
+        self.store.refresh(self._workload)
+        self._verdicts_done(started, time.monotonic() - started)
+        return True
 
     def derive(
         self, folds: dict[str, dossier_state.Facts]
@@ -189,7 +222,14 @@ class Projector:
             folds[did] = touched[did] = facts
             applied += 1
         dossiers, sheets = self.derive(touched)
-        self.store.write(dossiers, sheets, tracking, self._workload)
+        if self._verdicts_due():
+            started = time.monotonic()
+            self.store.write(dossiers, sheets, tracking, self._workload)
+            # the page's own rows are in this cost too: an overestimate, on the safe side
+            self._verdicts_done(started, time.monotonic() - started)
+        else:
+            self.store.write(dossiers, sheets, tracking, None)
+            self._stale = True
         return applied
 
 
@@ -250,6 +290,7 @@ def run_store(
             break
         batch = ledger.read(position, batch_size)
         if not batch:
+            projector.settle()
             if once:
                 break
             time.sleep(poll_interval)
@@ -257,6 +298,7 @@ def run_store(
         applied += projector.apply(batch, {STORE_TRACKING: batch[-1].position})
         position = batch[-1].position
         batches += 1
+    projector.settle()
     return applied
 
 

@@ -24,7 +24,7 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
@@ -226,12 +226,13 @@ class ReadModelStore(ABC):
         dossiers: Sequence[tuple[Any, ...]],
         sheets: Iterable[tuple[Any, ...]],
         tracking: dict[str, int],
-        workload: WorkloadFn,
+        workload: WorkloadFn | None,
         *,
         replace_sheets: bool = True,
     ) -> None:
         """Upsert dossier rows, replace their control-sheet rows, move the tracking
-        positions and recompute the workload, all in one transaction."""
+        positions and (unless ``workload`` is None) recompute the verdicts at the
+        watermark, all in one transaction."""
         cols = ", ".join(DOSSIER_COLUMNS)
         marks = ", ".join("?" * len(DOSSIER_COLUMNS))
         updates = ", ".join(f"{c} = excluded.{c}" for c in DOSSIER_COLUMNS[1:])
@@ -270,6 +271,13 @@ class ReadModelStore(ABC):
                 ),
                 sorted(tracking.items()),
             )
+            if workload is not None:
+                self._write_workload(c, workload)
+
+    def refresh(self, workload: WorkloadFn) -> None:
+        """Recompute the verdicts at the watermark (workload, overdue flips) on their own."""
+        with self.transaction() as c:
+            self._lock(c)
             self._write_workload(c, workload)
 
     def _lock(self, c: Any) -> None:
@@ -316,9 +324,17 @@ class ReadModelStore(ABC):
     ) -> None:
         """Open, within-deadline rows whose deadline of record the watermark has passed:
         judged again at the watermark (the one definition, :func:`projections.state.view`)."""
+        # The deadlines are ISO texts with their own offsets; a day ahead of ``now`` in
+        # UTC, a text bound keeps every row already due (an offset is at most 14 h), and
+        # the folds of the dossiers far from their deadline are never read.
+        bound = (now.astimezone(UTC) + timedelta(days=1)).isoformat()
         c.execute(
-            "SELECT dossier_id, original_due_at, fold FROM rm_dossiers "
-            "WHERE on_time = 'WITHIN_DEADLINE' AND status NOT IN ('RETURNED', 'WITHDRAWN', 'RESOLVED')"
+            self._sql(
+                "SELECT dossier_id, original_due_at, fold FROM rm_dossiers "
+                "WHERE on_time = 'WITHIN_DEADLINE' "
+                "AND status NOT IN ('RETURNED', 'WITHDRAWN', 'RESOLVED') AND original_due_at < ?"
+            ),
+            [bound],
         )
         flips = [
             (did,)
