@@ -173,6 +173,7 @@ class Projector:
     store: ReadModelStore
     rules: RuleBook
     paced: bool = True
+    verdicts_every_s: float = VERDICTS_EVERY_S
 
     def __post_init__(self) -> None:
         self._workload = workload_rows(self.rules)
@@ -184,7 +185,7 @@ class Projector:
 
     def _verdicts_done(self, started: float, cost: float) -> None:
         self._stale = False
-        self._next_verdicts = started + max(VERDICTS_EVERY_S, VERDICTS_PACING * cost)
+        self._next_verdicts = started + max(self.verdicts_every_s, VERDICTS_PACING * cost)
 
     def settle(self) -> bool:
         """Bring the verdicts up to the watermark if any page skipped them; whether it did."""

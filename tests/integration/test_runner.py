@@ -165,3 +165,26 @@ def test_read_model_row_matches_the_fold(ledger: DossierLedger, open_store: Open
         assert row["working_used_s"] == v["working_used_s"]
         assert row["last_position"] == v["last_position"]
     assert overdue, "some open dossier's deadline passed after its last event"
+
+
+def test_verdicts_wait_for_their_turn_and_settle_when_caught_up(
+    ledger: DossierLedger, open_store: OpenStore
+) -> None:
+    """Pages between two recomputations leave the workload and the overdue flips as
+    they were; settling brings them to what a page-by-page run computes."""
+    every_page = open_store()
+    run_store(ledger, Projector(every_page, ledger.rules, paced=False), batch_size=100)
+    expected = every_page.checksum()
+    every_page.reset()
+
+    store = open_store()
+    projector = Projector(store, ledger.rules, verdicts_every_s=3600)
+    pages = [ledger.read(p, 100) for p in range(0, ledger.max_position(), 100)]
+    projector.apply(pages[0], {STORE_TRACKING: pages[0][-1].position})  # due: the first
+    first = store.select("rm_workload")
+    for page in pages[1:]:  # within the hour that follows: not due
+        projector.apply(page, {STORE_TRACKING: page[-1].position})
+    assert store.select("rm_workload") == first
+    assert store.checksum() != expected
+    assert projector.settle() and not projector.settle()  # once, then nothing is stale
+    assert store.checksum() == expected
