@@ -93,7 +93,9 @@ class Aggregates:
         if counts is None:
             counts = st["days"][day] = _zero()
         counts[fld] += n
-        st["dirty"] = True
+        dirty = st.get("dirty")  # the earliest day changed since the last provisional rows
+        if dirty is not True and (not dirty or day < dirty):
+            st["dirty"] = day
         return st, []
 
     def _late(self, key: str, st: State, day: str, fld: str, n: int, pos: int | None) -> list[Emit]:
@@ -179,8 +181,12 @@ class Aggregates:
         return not st["days"] and not any(st["base"].values())
 
     def provisional(self, key: str, st: State) -> list[Emit]:
-        """Rows of the key's days not yet final, when touched since the last call."""
-        if key.startswith("applicant:") or key == OFFICIALS or not st.get("dirty"):
+        """Rows of the key's days not yet final, from the earliest day touched since the
+        last call: a day's open counts and rolling totals depend on the days before it,
+        never on those after, so the rows before it are as last sent. (Each pending day
+        was once the day touched; a final row replaces them all at the day's close.)"""
+        since = st.get("dirty")
+        if key.startswith("applicant:") or key == OFFICIALS or not since:
             return []
         st["dirty"] = False
         out = []
@@ -189,6 +195,8 @@ class Aggregates:
             counts = st["days"][day]
             for f in OPEN:
                 base[f] += counts[f]
+            if since is not True and day < since:  # True: a state saved before days were kept
+                continue
             entry = [
                 day,
                 {f: counts[f] for f in COUNTS},
