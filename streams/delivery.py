@@ -226,6 +226,7 @@ def deliver_from_kafka(
     )
     totals = {"read": 0, "delivered": 0, "retry": 0, "dead": 0}
     last = time.monotonic()
+    assigned_at: float | None = None
     try:
         while not should_stop():
             polled = consumer.poll(timeout_ms=500)
@@ -243,7 +244,11 @@ def deliver_from_kafka(
             for k, v in outbox.deliver().items():
                 totals[k] += v
             if once and consumer.assignment() and not polled and not outbox.pending():
-                if time.monotonic() - last >= idle_seconds:
+                # idle counts from the assignment at the earliest: a slow group join must
+                # not leave the first fetch no time at all (seen in CI: nothing delivered)
+                if assigned_at is None:
+                    assigned_at = time.monotonic()
+                if time.monotonic() - max(last, assigned_at) >= idle_seconds:
                     break
     finally:
         consumer.close(autocommit=False)
