@@ -8,6 +8,7 @@ models built by two workers sharing the partitions must equal a rebuild from the
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,20 @@ def produce(bootstrap: str, topic: str, records: list[Any], raw: list[bytes] = (
         producer.close()
 
 
+def wait_for_checkpoints(path: Path, topic: str, total: int, timeout: float = 90) -> None:
+    """Until the read models' Kafka checkpoints add up to ``total`` records."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        store = SQLiteReadModels(path)
+        try:
+            if sum(store.positions(f"kafka:{topic}:").values()) >= total:
+                return
+        finally:
+            store.close()
+        time.sleep(0.2)
+    raise AssertionError(f"the workers did not reach {total} records in {timeout} s")
+
+
 def test_two_workers_split_partitions_and_match_a_rebuild(
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:
@@ -71,27 +86,34 @@ def test_two_workers_split_partitions_and_match_a_rebuild(
         led.keys.close()
 
     topic = make_topic(kafka_bootstrap)
-    # every record once, then the first 60 again (at-least-once redelivery)
-    produce(kafka_bootstrap, topic, stored + stored[:60])
     group = f"proj-{uuid.uuid4().hex[:8]}"
     path = tmp_path / "readmodels.sqlite3"
     SQLiteReadModels(path).close()  # create the tables before the workers race
     reports: list[dict[str, Any]] = []
     errors: list[BaseException] = []
+    done = threading.Event()
+    taken = [0, 0]  # records each worker's projector was given
 
-    def worker() -> None:
+    def worker(k: int) -> None:
         store = SQLiteReadModels(path)
+        projector = Projector(store, rules)
+        apply = projector.apply
+
+        def counted(records: list[Any], tracking: dict[str, int]) -> int:
+            taken[k] += len(records)
+            return apply(records, tracking)
+
+        projector.apply = counted  # type: ignore[method-assign]
         try:
             reports.append(
                 run_kafka(
-                    Projector(store, rules),
+                    projector,
                     bootstrap=kafka_bootstrap,
                     group=group,
                     topic=topic,
-                    once=True,
-                    idle_timeout=4.0,
                     batch_size=100,
                     session_timeout_ms=3000,
+                    should_stop=done.is_set,
                 )
             )
         except BaseException as e:  # noqa: BLE001 - re-raised in the test thread
@@ -99,9 +121,21 @@ def test_two_workers_split_partitions_and_match_a_rebuild(
         finally:
             store.close()
 
-    threads = [threading.Thread(target=worker) for _ in range(2)]
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(2)]
     for th in threads:
         th.start()
+    # every record once, then the first 60 again (at-least-once redelivery); a few at a
+    # time until both workers have had some (the second joins while the first works),
+    # then the rest
+    records = stored + stored[:60]
+    sent = 0
+    while sent < len(records) and not all(taken):
+        produce(kafka_bootstrap, topic, records[sent : sent + 10])
+        sent += 10
+        time.sleep(0.3)
+    produce(kafka_bootstrap, topic, records[sent:])
+    wait_for_checkpoints(path, topic, len(stored) + 60)
+    done.set()
     for th in threads:
         th.join(120)
     assert not errors, errors
