@@ -223,13 +223,12 @@ class Projector:
             folds[did] = touched[did] = facts
             applied += 1
         dossiers, sheets = self.derive(touched)
-        if self._verdicts_due():
-            started = time.monotonic()
-            self.store.write(dossiers, sheets, tracking, self._workload)
-            # the page's own rows are in this cost too: an overestimate, on the safe side
+        due = self._verdicts_due()
+        started = time.monotonic()
+        self.store.write(dossiers, sheets, tracking, self._workload if due else None)
+        if due:  # the page's own rows are in this cost too: an overestimate, on the safe side
             self._verdicts_done(started, time.monotonic() - started)
         else:
-            self.store.write(dossiers, sheets, tracking, None)
             self._stale = True
         return applied
 

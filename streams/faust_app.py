@@ -79,20 +79,17 @@ def make_app(
         name: app.topic(name, **raw) for name in (topics.SIGNALS, topics.ALERTS, topics.METRICS)
     }
     dlq = app.topic(topics.DLQ, **raw)
-    state_table = app.Table("dossiers", default=None, partitions=partitions)
-    clock_table = app.Table("clocks", default=None, partitions=partitions)
-    keyed_table = app.Table("keyed", default=None, partitions=partitions)
     states, clocks, keyed_states = (
-        WriteBack(state_table),
-        WriteBack(clock_table),
-        WriteBack(keyed_table),
+        WriteBack(app.Table(name, default=None, partitions=partitions))
+        for name in ("dossiers", "clocks", "keyed")
     )
     events_stage = EventStage(rules, config, states, clocks, partitions=partitions, catalog=catalog)
     keyed_stage = KeyedStage(rules, config, keyed_states, sources=partitions)
 
-    def commit(batch: WriteBack, table: Any) -> None:
-        """A batch's states into the table: one changelog record per key written, on
+    def commit(batch: WriteBack) -> None:
+        """A batch's states into its table: one changelog record per key written, on
         the partition of the record that wrote it (what faust itself would pick)."""
+        table = batch.table
 
         def put(key: str, value: Any, partition: int | None) -> None:
             if value is None:
@@ -146,8 +143,8 @@ def make_app(
                         out.extend(events_stage.event(msg.partition, rec, reference))
                 except (BadEvent, ValueError, KeyError, TypeError) as e:
                     dead.append((msg, str(e)))
-            commit(states, state_table)
-            commit(clocks, clock_table)
+            commit(states)
+            commit(clocks)
             send(bundled(out))  # no await since the batch began: nothing came in between
             for msg, reason in dead:
                 await dead_letter(msg, reason)
@@ -162,7 +159,7 @@ def make_app(
                 keyed_states.partition = msg.partition
                 value = orjson.loads(msg.value)
                 out.extend(keyed_stage.fact(msg.partition, msg.key.decode(), value, reference))
-            commit(keyed_states, keyed_table)
+            commit(keyed_states)
             send(out)
 
     @app.timer(interval=provisional_interval)
