@@ -18,11 +18,25 @@ from ``os.wait4``). The baseline is the small run of the same command:
 * ``time_growth_ratio``: the largest events/s ratio small/large (target <= 1.3:
   time linear in the log's length).
 
+The province-year record (``--events 25000000``) takes hours; three flags make it
+fit a working day, each said in the figures:
+
+* ``--only large``: the N run alone (the ratios come from the default run);
+* ``--pipe``: ingest reads the simulator's output through a pipe
+  (``simulate | head -n N | ingest -``), so the two overlap on two cores;
+* ``--jobs K``: after ingest, up to K commands at once, in dependency order
+  (``rebuild`` after ``project``, ``import`` after ``export``, ``report`` after
+  ``sink`` and ``process``, which share the analysts' file and so never overlap).
+
+Every command's figures are appended to ``DIR/figures.jsonl`` as it ends; with
+``--keep DIR``, a second run skips the commands already recorded there.
+
 ``--distributed`` instead runs the distributed path (4 writers, relay, 2
 projection workers, 2 stream workers on PostgreSQL and a Tansu broker) on N
 events: see ``bench/scale_distributed.py``.
 
 Usage: python bench/scale.py [--quick] [--json] [--events N] [--keep DIR]
+                             [--only small|large] [--pipe] [--jobs K]
 """
 
 from __future__ import annotations
@@ -30,10 +44,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -47,23 +64,70 @@ DOSSIER = str(Path(sys.executable).with_name("dossier"))
 
 def run(args: list[str], data_dir: Path | None, log: Path) -> dict[str, Any]:
     """Run ``dossier ARGS`` in a fresh process; its seconds, peak RSS and exit code."""
-    env = dict(os.environ, DOSSIER_PROGRESS="off")
-    env.pop("DOSSIER_STORE", None)
-    if data_dir is not None:
-        env["DOSSIER_DATA_DIR"] = str(data_dir)
     with log.open("ab") as out:
         out.write(("$ dossier " + " ".join(args) + "\n").encode())
         out.flush()
         started = time.perf_counter()
-        proc = subprocess.Popen([DOSSIER, *args], env=env, stdout=out, stderr=out)
-        _, status, usage = os.wait4(proc.pid, 0)
-        seconds = time.perf_counter() - started
+        proc = subprocess.Popen([DOSSIER, *args], env=child_env(data_dir), stdout=out, stderr=out)
+        return waited(proc, started)
+
+
+def child_env(data_dir: Path | None) -> dict[str, str]:
+    env = dict(os.environ, DOSSIER_PROGRESS="off")
+    env.pop("DOSSIER_STORE", None)
+    if data_dir is not None:
+        env["DOSSIER_DATA_DIR"] = str(data_dir)
+    return env
+
+
+def waited(proc: subprocess.Popen, started: float) -> dict[str, Any]:
+    """Wait for ``proc``: seconds since ``started``, its peak RSS (``wait4``), exit code."""
+    _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
     return {
-        "seconds": round(seconds, 2),
+        "seconds": round(time.perf_counter() - started, 2),
         "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
         "exit": proc.returncode,
     }
+
+
+def run_piped(
+    simulate: list[str], n: int, ingest: list[str], data_dir: Path, log: Path
+) -> tuple[dict[str, Any], dict[str, Any], int]:
+    """``simulate | head -n N | ingest -``: both figures and the events ingest read."""
+    with log.open("ab") as out:
+        out.write(
+            ("$ dossier " + " ".join(simulate) + f" | head -n {n} | dossier ").encode()
+            + " ".join(ingest).encode()
+            + b"\n"
+        )
+        out.flush()
+        started = time.perf_counter()
+        sim = subprocess.Popen(
+            [DOSSIER, *simulate], env=child_env(None), stdout=subprocess.PIPE, stderr=out
+        )
+        cut = subprocess.Popen(["head", "-n", str(n)], stdin=sim.stdout, stdout=subprocess.PIPE)
+        ing = subprocess.Popen(
+            [DOSSIER, *ingest],
+            env=child_env(data_dir),
+            stdin=cut.stdout,
+            stdout=subprocess.PIPE,
+            stderr=out,
+        )
+        sim.stdout.close()  # type: ignore[union-attr]  # head holds it: SIGPIPE reaches simulate
+        cut.stdout.close()  # type: ignore[union-attr]
+        summary = ing.stdout.read().decode()  # type: ignore[union-attr]
+        out.write(summary.encode())
+        fig_ingest = waited(ing, started)
+        cut.wait()
+        fig_sim = waited(sim, started)
+    match = re.match(r"(\d+) read", summary)
+    events = int(match.group(1)) if match else 0
+    # head stops reading at N lines: simulate then ends on a broken pipe (click exits 1
+    # on EPIPE), as meant.
+    if events == n and fig_sim["exit"] in (1, -signal.SIGPIPE):
+        fig_sim["exit"] = 0
+    return fig_sim, fig_ingest, events
 
 
 def head(src: Path, dst: Path, n: int) -> int:
@@ -76,6 +140,27 @@ def head(src: Path, dst: Path, n: int) -> int:
             fout.write(line)
             count += 1
     return count
+
+
+SHARED_FILE = ("sink --source store --once", "process")
+"""Both write the analysts' DuckDB file, which takes one writer: never at once."""
+DEPENDS = {
+    "rebuild": ("project --once",),
+    "import": ("export --xes",),
+    "report": SHARED_FILE,
+}
+LONGEST_FIRST = [
+    "process",
+    "project --once",
+    "export --xes",
+    "sink --source store --once",
+    "import",
+    "rebuild",
+    "verify --all",
+    "digest",
+    "report",
+]
+"""With ``--jobs`` > 1, the order commands are taken in (the longest first)."""
 
 
 def commands(log: Path, work: Path) -> list[tuple[str, list[str], Path]]:
@@ -100,22 +185,87 @@ def commands(log: Path, work: Path) -> list[tuple[str, list[str], Path]]:
     ]
 
 
-def measure(log: Path, events: int, work: Path, out_log: Path) -> dict[str, dict[str, Any]]:
-    from ledger.eventlog.export import ledger_mapping
+class Record:
+    """``figures.jsonl`` in the work directory: one line per command as it ends."""
 
-    work.mkdir(parents=True)
-    (work / "mapping.toml").write_text(ledger_mapping("xes"), encoding="utf-8")
-    figures: dict[str, dict[str, Any]] = {}
-    for name, args, data_dir in commands(log, work):
-        fig = run(args, data_dir, out_log)
+    def __init__(self, path: Path, commit: str) -> None:
+        self.path, self.commit = path, commit
+        self.done: dict[tuple[str, str], dict[str, Any]] = {}
+        self.failed: set[tuple[str, str]] = set()
+        if path.exists():
+            for line in path.read_text(encoding="utf-8").splitlines():
+                row = json.loads(line)
+                if row["exit"] == 0:
+                    self.done[(row["size"], row["command"])] = row
+        self.lock = threading.Lock()
+
+    def add(self, size: str, name: str, fig: dict[str, Any], events: int, **extra: Any) -> None:
         fig["events_per_s"] = round(events / fig["seconds"]) if fig["seconds"] else None
-        figures[name] = fig
+        row = {"size": size, "command": name, "commit": self.commit, **extra, **fig}
+        with self.lock, self.path.open("a", encoding="utf-8") as out:
+            out.write(json.dumps(row, sort_keys=True) + "\n")
+        if fig["exit"]:
+            self.failed.add((size, name))
+        else:
+            self.done[(size, name)] = row
         print(
             f"  {name:28} {fig['seconds']:8.1f} s {fig['events_per_s'] or 0:>9,} ev/s "
             f"{fig['peak_rss_mb']:8.1f} MB" + (f"  exit {fig['exit']}" if fig["exit"] else ""),
             flush=True,
         )
-    figures["data_dir_mb"] = {"size": round(du(work / "data") / 2**20, 1)}  # type: ignore[dict-item]
+
+
+def measure(
+    label: str, log: Path, events: int, work: Path, out_log: Path, record: Record, jobs: int
+) -> dict[str, dict[str, Any]]:
+    """Every command on one log (ingest first, then up to ``jobs`` at once)."""
+    from ledger.eventlog.export import ledger_mapping
+
+    work.mkdir(parents=True, exist_ok=True)
+    (work / "mapping.toml").write_text(ledger_mapping("xes"), encoding="utf-8")
+    todo = {name: (args, data_dir) for name, args, data_dir in commands(log, work)}
+    order = list(todo) if jobs == 1 else ["ingest", *LONGEST_FIRST]
+    running: set[str] = set()
+    cond = threading.Condition()
+
+    def ready(name: str) -> bool:
+        done = {c for (size, c), row in record.done.items() if size == label}
+        if name != "ingest" and "ingest" not in done:
+            return False
+        if name in SHARED_FILE and running & set(SHARED_FILE):
+            return False
+        return all(d in done for d in DEPENDS.get(name, ()))
+
+    def lane() -> None:
+        while True:
+            with cond:
+                while True:
+                    left = [c for c in order if (label, c) not in record.done and c not in running]
+                    if not left:
+                        return
+                    name = next((c for c in left if ready(c)), None)
+                    if name is not None:
+                        break
+                    if not running:  # nothing can run and nothing will end: a failed parent
+                        return
+                    cond.wait()
+                running.add(name)
+            args, data_dir = todo[name]
+            fig = run(args, data_dir, out_log)
+            with cond:
+                record.add(label, name, fig, events, jobs=jobs)
+                running.discard(name)
+                if fig["exit"]:
+                    order.remove(name)  # failed: its dependants never run
+                cond.notify_all()
+
+    lanes = [threading.Thread(target=lane) for _ in range(jobs)]
+    for t in lanes:
+        t.start()
+    for t in lanes:
+        t.join()
+    figures = {c: record.done[(label, c)] for c in todo if (label, c) in record.done}
+    figures["data_dir_mb"] = {"size": round(du(work / "data") / 2**20, 1)}
     return figures
 
 
@@ -139,6 +289,13 @@ def main() -> None:
     parser.add_argument(
         "--distributed", action="store_true", help="the distributed path instead (see docstring)"
     )
+    parser.add_argument(
+        "--only", choices=["small", "large"], default=None, help="one of the two sizes"
+    )
+    parser.add_argument(
+        "--pipe", action="store_true", help="ingest reads the simulator through a pipe"
+    )
+    parser.add_argument("--jobs", type=int, default=1, help="commands at once after ingest")
     args = parser.parse_args()
     n = args.events or (16_000 if args.quick else 1_000_000)
     if args.distributed:
@@ -149,74 +306,99 @@ def main() -> None:
     root = args.keep or Path(tempfile.mkdtemp(prefix="scale-"))
     root.mkdir(parents=True, exist_ok=True)
     out_log = root / "commands.log"
+    record = Record(root / "figures.jsonl", code_commit())
     try:
         # A year of a province sized to ~N events, 10 % spare; cut to N and N/4 lines.
         rate = round(n * 1.1 / (365 * EVENTS_PER_UNIT_DAY), 2)
-        full = root / "simulated.jsonl"
+        simulate = ["simulate", "--days", "365", "--seed", str(args.seed), "--start", START]
+        simulate += ["--dossiers-per-day", str(rate)]
         print(f"simulate: {rate} dossiers a working day, 365 days from {START}", flush=True)
-        sim = run(
-            [
-                "simulate",
-                "--days",
-                "365",
-                "--seed",
-                str(args.seed),
-                "--start",
-                START,
-                "--dossiers-per-day",
-                str(rate),
-                "--out",
-                str(full),
-            ],
-            None,
-            out_log,
-        )
-        total = sum(1 for _ in full.open("rb"))
-        sim["events_per_s"] = round(total / sim["seconds"])
-        print(f"  {total:,} events in {sim['seconds']} s, {sim['peak_rss_mb']} MB", flush=True)
+        full = root / "simulated.jsonl"
+        wanted = [(label, want) for label, want in (("small", n // 4), ("large", n))]
+        wanted = [(label, want) for label, want in wanted if args.only in (None, label)]
+        if not args.pipe and ("all", "simulate") not in record.done:
+            sim = run([*simulate, "--out", str(full)], None, out_log)
+            record.add("all", "simulate", sim, sum(1 for _ in full.open("rb")))
         sizes = {}
-        for label, want in (("small", n // 4), ("large", n)):
-            log = root / f"{label}.jsonl"
-            events = head(full, log, want)
+        for label, want in wanted:
+            log, work = root / f"{label}.jsonl", root / label
+            if args.pipe:
+                events = want
+                if (label, "ingest") not in record.done:
+                    work.mkdir(parents=True, exist_ok=True)
+                    ingest = ["ingest", "-", "--rejects", str(work / "rejects.jsonl")]
+                    sim, fig, events = run_piped(
+                        [*simulate, "--out", "-"], want, ingest, work / "data", out_log
+                    )
+                    record.add(label, "simulate", sim, events, piped=True)
+                    record.add(label, "ingest", fig, events, piped=True)
+            else:
+                events = head(full, log, want)
             print(f"{label}: {events:,} events", flush=True)
-            sizes[label] = {"events": events, **measure(log, events, root / label, out_log)}
-        small, large = sizes["small"], sizes["large"]
-        names = [k for k in large if isinstance(large[k], dict) and "seconds" in large[k]]
-        mem = {k: large[k]["peak_rss_mb"] / small[k]["peak_rss_mb"] for k in names}
-        tim = {
-            k: small[k]["events_per_s"] / large[k]["events_per_s"]
-            for k in names
-            if small[k]["events_per_s"] and large[k]["events_per_s"]
-        }
-        worst_mem, worst_time = max(mem, key=mem.get), max(tim, key=tim.get)  # type: ignore[arg-type]
-        result = {
+            figures = measure(label, log, events, work, out_log, record, args.jobs)
+            sizes[label] = {"events": events, **figures}
+        result: dict[str, Any] = {
             "events": n,
-            "events_small": small["events"],
-            "events_large": large["events"],
             "dossiers_per_day": rate,
-            "simulate": sim,
-            "small": small,
-            "large": large,
-            "memory_growth_by_command": {k: round(v, 3) for k, v in mem.items()},
-            "time_growth_by_command": {k: round(v, 3) for k, v in tim.items()},
-            "memory_growth_ratio": round(mem[worst_mem], 3),
-            "memory_growth_worst": worst_mem,
-            "time_growth_ratio": round(tim[worst_time], 3),
-            "time_growth_worst": worst_time,
-            "failed": sorted(
-                f"{size}:{k}" for size, figs in sizes.items() for k in names if figs[k]["exit"]
-            ),
+            "jobs": args.jobs,
+            "piped": args.pipe,
+            "commit": record.commit,
+            "simulate": record.done.get(("all", "simulate")),
+            **sizes,
+            "failed": sorted(f"{size}:{c}" for size, c in record.failed),
         }
-        print(
-            f"memory_growth_ratio {result['memory_growth_ratio']} ({worst_mem}), "
-            f"time_growth_ratio {result['time_growth_ratio']} ({worst_time}); "
-            f"target <= 1.3 each; commands log: {out_log if args.keep else '(removed)'}"
-        )
+        if len(sizes) == 2:
+            result.update(growth(sizes["small"], sizes["large"]))
+            print(
+                f"memory_growth_ratio {result['memory_growth_ratio']} "
+                f"({result['memory_growth_worst']}), "
+                f"time_growth_ratio {result['time_growth_ratio']} "
+                f"({result['time_growth_worst']}); target <= 1.3 each; "
+                f"commands log: {out_log if args.keep else '(removed)'}"
+            )
         if args.json:
             print(json.dumps(result, sort_keys=True))
     finally:
         if args.keep is None:
             shutil.rmtree(root, ignore_errors=True)
+
+
+def growth(small: dict[str, Any], large: dict[str, Any]) -> dict[str, Any]:
+    """The two ratios, over the commands measured at both sizes."""
+    names = [k for k in large if k in small and "seconds" in large[k]]
+    mem = {k: large[k]["peak_rss_mb"] / small[k]["peak_rss_mb"] for k in names}
+    tim = {
+        k: small[k]["events_per_s"] / large[k]["events_per_s"]
+        for k in names
+        if small[k]["events_per_s"] and large[k]["events_per_s"]
+    }
+    worst_mem, worst_time = max(mem, key=mem.get), max(tim, key=tim.get)  # type: ignore[arg-type]
+    return {
+        "events_small": small["events"],
+        "events_large": large["events"],
+        "memory_growth_by_command": {k: round(v, 3) for k, v in mem.items()},
+        "time_growth_by_command": {k: round(v, 3) for k, v in tim.items()},
+        "memory_growth_ratio": round(mem[worst_mem], 3),
+        "memory_growth_worst": worst_mem,
+        "time_growth_ratio": round(tim[worst_time], 3),
+        "time_growth_worst": worst_time,
+    }
+
+
+def code_commit() -> str:
+    """The commit of the ``dossier`` being measured (the package's own checkout)."""
+    import ledger
+
+    here = Path(ledger.__file__).resolve().parent
+    out = subprocess.run(
+        ["git", "-C", str(here), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    )
+    dirty = subprocess.run(
+        ["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no"],
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    return (out.stdout.strip() or "unknown") + ("+changes" if dirty else "")
 
 
 if __name__ == "__main__":

@@ -97,9 +97,9 @@ def main() -> None:
 @click.option("--seed", type=int, default=1, show_default=True)
 @click.option(
     "--out",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
     required=True,
-    help="Events (JSON Lines).",
+    help="Events (JSON Lines; - for standard output, e.g. into `dossier ingest -`).",
 )
 @click.option(
     "--labels",
@@ -140,7 +140,15 @@ def simulate(
     if dossiers_per_day is not None:
         kwargs["params"] = Params(dossiers_per_day=dossiers_per_day)
     bar = kwargs["progress"] = progress.task("simulate", total=days, unit="days")
-    with bar, out.open("w", encoding="utf-8") as fout:
+    to_stdout = str(out) == "-"
+    with (
+        bar,
+        (
+            click.open_file("-", "w", encoding="utf-8")
+            if to_stdout
+            else out.open("w", encoding="utf-8")
+        ) as fout,
+    ):
         if labels:
             with labels.open("w", encoding="utf-8") as flab:
                 summary = run(days, seed, fout, flab, **kwargs)
