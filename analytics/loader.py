@@ -40,11 +40,12 @@ from zoneinfo import ZoneInfo
 
 import orjson
 
+from analytics.connection import replace_rows
 from analytics.rows import (
-    DOSSIER_INSERT,
+    DOSSIER_SELECT,
     EVENT_INSERT,
     HANDOVER_INSERT,
-    PERIOD_INSERT,
+    PERIOD_SELECT,
     arrow,
     columns,
     dossier_rows,
@@ -374,10 +375,10 @@ class Loader:
                 {"dossier_id": ids, "facts": [orjson.dumps(touched[d]).decode() for d in ids]}
             )
             con.register("loader_facts", facts_batch)
-            con.execute("INSERT OR REPLACE INTO dossier_facts SELECT * FROM loader_facts")
+            replace_rows(con, "dossier_facts", "SELECT * FROM loader_facts", ["dossier_id"])
             con.unregister("loader_facts")
             con.register("loader_dossiers", arrow(columns(dossiers)))
-            con.execute(DOSSIER_INSERT)
+            replace_rows(con, "dossiers", DOSSIER_SELECT, ["dossier_id"])
             con.unregister("loader_dossiers")
             con.register("loader_ids", arrow({"dossier_id": ids}))
             con.execute(
@@ -410,7 +411,7 @@ class Loader:
             con.unregister("loader_gone")
         if kept:
             con.register("loader_periods", arrow(columns(kept)))
-            con.execute(PERIOD_INSERT)
+            replace_rows(con, "dossier_period_ends", PERIOD_SELECT, ["dossier_id", "month_end"])
             con.unregister("loader_periods")
         self._generation = uuid.uuid4().hex
         state = [("position", str(position)), ("generation", self._generation)]

@@ -37,21 +37,19 @@ def _select(columns: dict[str, str], source: str) -> str:
     out = []
     for c, t in columns.items():
         if c in _LOCALS:
-            out.append(f"timezone(tz, CAST({_LOCALS[c]} AS TIMESTAMPTZ))")
+            out.append(f"timezone(tz, CAST({_LOCALS[c]} AS TIMESTAMPTZ)) AS {c}")
         elif t.startswith("TIMESTAMPTZ"):
-            out.append(f"CAST({c} AS TIMESTAMPTZ)")
+            out.append(f"CAST({c} AS TIMESTAMPTZ) AS {c}")
         elif t.startswith("DATE"):
-            out.append(f"CAST({c} AS DATE)")
+            out.append(f"CAST({c} AS DATE) AS {c}")
         else:
             out.append(c)
     return f"SELECT {', '.join(out)} FROM {source}"
 
 
-DOSSIER_INSERT = "INSERT OR REPLACE INTO dossiers " + _select(DOSSIER_COLUMNS, "loader_dossiers")
+DOSSIER_SELECT = _select(DOSSIER_COLUMNS, "loader_dossiers")
 HANDOVER_INSERT = "INSERT INTO handovers " + _select(HANDOVER_COLUMNS, "loader_handovers")
-PERIOD_INSERT = "INSERT OR REPLACE INTO dossier_period_ends " + _select(
-    PERIOD_END_COLUMNS, "loader_periods"
-)
+PERIOD_SELECT = _select(PERIOD_END_COLUMNS, "loader_periods")
 
 
 def event_batch(recs: list[Recorded]) -> pa.Table:

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from analytics.connection import connect_writer
+from analytics.connection import connect_writer, replace_rows
 from analytics.snapshot import publish, publish_pending
 from ledger import topics
 from ledger.events import Recorded
@@ -147,10 +147,13 @@ def insert_outputs(con: duckdb.DuckDBPyConnection, table: str, rows: list[dict[s
         for c in columns
     }
     casts = ", ".join(f'CAST("{c}" AS {t.split()[0]}) AS "{c}"' for c, t in columns.items())
-    verb = "INSERT OR REPLACE" if table == "metrics_daily" else "INSERT OR IGNORE"
+    select = f"SELECT {casts} FROM sink_outputs"
     con.register("sink_outputs", pa.table({c: pa.array(v, pa.string()) for c, v in data.items()}))
     try:
-        con.execute(f"{verb} INTO {table} SELECT {casts} FROM sink_outputs")
+        if latest:
+            replace_rows(con, table, select, list(key))
+        else:
+            con.execute(f"INSERT OR IGNORE INTO {table} {select}")
     finally:
         con.unregister("sink_outputs")
 

@@ -139,6 +139,8 @@ class OutputStore:
     def _insert(self, table: str, rows: list[dict[str, Any]], *, replace: bool) -> None:
         import pyarrow as pa
 
+        from analytics.connection import replace_rows
+
         columns = list(TABLES[table][0])
         data = {
             c: [orjson.dumps(r[c]).decode() if c in JSON_COLUMNS else r[c] for r in rows]
@@ -148,10 +150,13 @@ class OutputStore:
         casts = ", ".join(
             f'CAST("{c}" AS {TABLES[table][0][c].split()[0]}) AS "{c}"' for c in columns
         )
-        verb = "INSERT OR REPLACE" if replace else "INSERT OR IGNORE"
+        select = f"SELECT {casts} FROM stream_batch"
         self.con.register("stream_batch", batch)
         try:
-            self.con.execute(f"{verb} INTO {table} SELECT {casts} FROM stream_batch")
+            if replace:
+                replace_rows(self.con, table, select, list(TABLES[table][1]))
+            else:
+                self.con.execute(f"INSERT OR IGNORE INTO {table} {select}")
         finally:
             self.con.unregister("stream_batch")
 
