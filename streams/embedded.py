@@ -92,7 +92,7 @@ class OutputStore:
         for did, state in self.con.execute(
             "SELECT dossier_id, state FROM stream_dossiers"
         ).fetchall():
-            pipeline.restore_dossier(did, orjson.loads(state))
+            pipeline.restore_dossier(did, state.encode())
         for key, state in self.con.execute("SELECT key, state FROM stream_keys").fetchall():
             pipeline.restore_key(key, orjson.loads(state))
 
@@ -174,7 +174,13 @@ def _upsert_states(
         con.unregister("gone")
     if states:
         batch = pa.table(
-            {"k": list(states), "s": [orjson.dumps(s).decode() for s in states.values()]}
+            {
+                "k": list(states),
+                "s": [
+                    (s if isinstance(s, bytes) else orjson.dumps(s)).decode()
+                    for s in states.values()
+                ],
+            }
         )
         con.register("states", batch)
         con.execute(f"INSERT INTO {table} SELECT k, s FROM states")
