@@ -36,7 +36,7 @@ projection workers, 2 stream workers on PostgreSQL and a Tansu broker) on N
 events: see ``bench/scale_distributed.py``.
 
 Usage: python bench/scale.py [--quick] [--json] [--events N] [--keep DIR]
-                             [--only small|large] [--pipe] [--jobs K]
+                             [--only small|large] [--pipe] [--jobs K] [--commands a,b]
 """
 
 from __future__ import annotations
@@ -221,15 +221,24 @@ class Record:
 
 
 def measure(
-    label: str, log: Path, events: int, work: Path, out_log: Path, record: Record, jobs: int
+    label: str,
+    log: Path,
+    events: int,
+    work: Path,
+    out_log: Path,
+    record: Record,
+    jobs: int,
+    only: set[str] | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """Every command on one log (ingest first, then up to ``jobs`` at once)."""
+    """Every command (or those whose first word is in ``only``) on one log: ingest
+    first, then up to ``jobs`` at once."""
     from ledger.eventlog.export import ledger_mapping
 
     work.mkdir(parents=True, exist_ok=True)
     (work / "mapping.toml").write_text(ledger_mapping("xes"), encoding="utf-8")
     todo = {name: (args, data_dir) for name, args, data_dir in commands(log, work)}
     order = list(todo) if jobs == 1 else ["ingest", *LONGEST_FIRST]
+    order = [c for c in order if only is None or c.split()[0] in only]
     running: set[str] = set()
     cond = threading.Condition()
 
@@ -301,11 +310,17 @@ def main() -> None:
         "--pipe", action="store_true", help="ingest reads the simulator through a pipe"
     )
     parser.add_argument(
+        "--commands",
+        default=None,
+        help="only these commands, by first word (e.g. sink,project); ingest always",
+    )
+    parser.add_argument(
         "--jobs", type=int, default=None, help="commands at once after ingest (quick: 2, else 1)"
     )
     args = parser.parse_args()
     n = args.events or (QUICK_EVENTS if args.quick else 1_000_000)
     args.jobs = args.jobs or (2 if args.quick else 1)
+    only = set(args.commands.split(",")) | {"ingest"} if args.commands else None
     if args.distributed:
         here = Path(__file__).with_name("scale_distributed.py")
         cmd = [sys.executable, str(here), "--events", str(n)] + (["--json"] if args.json else [])
@@ -343,7 +358,7 @@ def main() -> None:
             else:
                 events = head(full, log, want)
             print(f"{label}: {events:,} events", flush=True)
-            figures = measure(label, log, events, work, out_log, record, args.jobs)
+            figures = measure(label, log, events, work, out_log, record, args.jobs, only)
             sizes[label] = {"events": events, **figures}
         result: dict[str, Any] = {
             "events": n,
