@@ -156,9 +156,9 @@ DEPENDS = {
 }
 LONGEST_FIRST = [
     "process",
+    "sink --source store --once",
     "project --once",
     "export --xes",
-    "sink --source store --once",
     "import",
     "rebuild",
     "verify --all",
