@@ -12,7 +12,10 @@
 Read where they are used: ``DOSSIER_KAFKA_PARTITIONS`` (partitions of the keyed topics,
 default 12) and ``DOSSIER_KAFKA_CLIENT`` (``confluent`` or ``kafka-python``) in
 ``ledger/kafka.py``; ``DOSSIER_SIGNING_KEY`` (the digest signing key file, default
-``DATA_DIR/signing.key``) in ``ledger/signing.py``.
+``DATA_DIR/signing.key``) in ``ledger/signing.py``; ``DOSSIER_SQLITE_MMAP`` (bytes of
+the ledger a reader maps, default 1 GiB) in ``ledger/log_reader.py``;
+``DOSSIER_DUCKDB_MEMORY`` and ``DOSSIER_DUCKDB_CHECKPOINT`` (the analysts' writer) in
+``analytics/connection.py``.
 """
 
 from __future__ import annotations

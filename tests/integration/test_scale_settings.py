@@ -58,3 +58,62 @@ def test_a_bad_writer_setting_names_its_variable(
         connect_writer(str(tmp_path / "a.duckdb"))
     monkeypatch.delenv("DOSSIER_DUCKDB_MEMORY")
     connect_writer(str(tmp_path / "a.duckdb")).close()  # the refused connection was closed
+
+
+def test_replaced_rows_take_the_place_of_those_with_their_key(tmp_path: Path) -> None:
+    """``replace_rows``: a page's rows replace the rows with the same key (a null key
+    part included), others stay, and nothing is doubled."""
+    import duckdb
+
+    from analytics.connection import replace_rows
+
+    con = duckdb.connect(str(tmp_path / "r.duckdb"))
+    try:
+        con.execute("CREATE TABLE t (a VARCHAR, b DATE, v INTEGER, UNIQUE (a, b))")
+        con.execute(
+            "INSERT INTO t VALUES ('x', DATE '2026-01-31', 1), ('x', NULL, 2), ('y', NULL, 3)"
+        )
+        con.execute(
+            "CREATE TEMP TABLE page AS SELECT * FROM (VALUES ('x', '2026-01-31', 10), "
+            "('x', NULL, 20), ('z', '2026-02-28', 30)) AS p(a, b, v)"
+        )
+        con.execute("BEGIN")
+        replace_rows(con, "t", "SELECT a, CAST(b AS DATE) AS b, v FROM page", ["a", "b"])
+        con.execute("COMMIT")
+        rows = con.execute("SELECT a, CAST(b AS VARCHAR), v FROM t ORDER BY a, b").fetchall()
+    finally:
+        con.close()
+    assert rows == [
+        ("x", "2026-01-31", 10),
+        ("x", None, 20),
+        ("y", None, 3),
+        ("z", "2026-02-28", 30),
+    ]
+
+
+def test_a_readers_memory_map_is_bounded_by_its_setting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``DOSSIER_SQLITE_MMAP`` bounds how much of the ledger a reader maps (and so holds
+    resident); a bad value names the variable."""
+    import sqlite3
+
+    from ledger.log_reader import MMAP_BYTES, LogSource
+
+    path = tmp_path / "l.sqlite3"
+    sqlite3.connect(path).execute("CREATE TABLE e (x)").connection.close()
+    source = LogSource(str(path), "e", "rowid")
+
+    def mapped() -> int:
+        conn = source.connect()
+        try:
+            return conn.execute("PRAGMA mmap_size").fetchone()[0]
+        finally:
+            conn.close()
+
+    assert mapped() == MMAP_BYTES
+    monkeypatch.setenv("DOSSIER_SQLITE_MMAP", str(8 << 20))
+    assert mapped() == 8 << 20
+    monkeypatch.setenv("DOSSIER_SQLITE_MMAP", "a lot")
+    with pytest.raises(ValueError, match="DOSSIER_SQLITE_MMAP='a lot'"):
+        mapped()

@@ -256,3 +256,39 @@ def test_a_finished_dossier_is_forgotten_after_its_retention() -> None:
     late_feedback = recorded(a.feedback("2025-10-21 08:00").envelopes[-1:], start=len(records) + 1)
     pipeline.feed(late_feedback[0], REFERENCE)  # counted, not applied, no failure
     assert pipeline.ignored == 1 and "A" not in pipeline.dossiers
+
+
+def test_states_wait_between_pages_as_their_own_json_only() -> None:
+    """Memory per open dossier: after ``take`` a state is its JSON, in an allocation of
+    its own size (orjson's output keeps a 16 KB buffer), and it decodes back to the
+    very state the next event continues from."""
+    import tracemalloc
+
+    records = recorded(province(200, seed=7))
+    pipeline = Pipeline(RULES)
+    for rec in records[: len(records) // 2]:
+        pipeline.feed(rec, REFERENCE)
+    tracemalloc.start()
+    try:
+        taken = pipeline.take(provisional=False)
+        snapshot = tracemalloc.take_snapshot()
+    finally:
+        tracemalloc.stop()
+    states = {d: s for d, s in pipeline.dossiers.items() if d in taken["dossiers"]}
+    assert len(states) > 100 and all(isinstance(s, bytes) for s in states.values())
+    assert taken["dossiers"] == states
+    held = sum(
+        stat.size
+        for stat in snapshot.statistics("filename")
+        if stat.traceback[0].filename.endswith("streams/pipeline.py")
+    )
+    assert held < 2 * sum(len(s) for s in states.values())
+    # The rest of the log from the JSON states gives what an unbroken run gives.
+    for rec in records[len(records) // 2 :]:
+        pipeline.feed(rec, REFERENCE)
+    rest = pipeline.take()
+    whole = Pipeline(RULES)
+    for rec in records:
+        whole.feed(rec, REFERENCE)
+    assert rest["dossiers"] and set(pipeline.dossiers) == set(whole.dossiers)
+    assert all(pipeline.state(d) == whole.state(d) for d in whole.dossiers)
