@@ -28,6 +28,7 @@ import orjson
 from ledger import topics
 from ledger.kafka import decode_event
 from ledger.rules import RuleBook
+from streams.codec import packed
 from streams.config import StreamConfig
 from streams.partitioned import FACTS, BadEvent, EventStage, KeyedStage, bundled
 from streams.writeback import WriteBack
@@ -107,9 +108,9 @@ def make_app(
         for topic, key, value in out:
             if topic == FACTS:
                 partition = value["to"] if "clock" in value else None
-                facts.send_soon(key=key.encode(), value=orjson.dumps(value), partition=partition)
+                facts.send_soon(key=key.encode(), value=packed(value), partition=partition)
             else:
-                out_topics[topic].send_soon(key=key.encode(), value=orjson.dumps(value))
+                out_topics[topic].send_soon(key=key.encode(), value=packed(value))
 
     async def dead_letter(msg: Any, reason: str) -> None:
         where = f"{msg.topic}[{msg.partition}]@{msg.offset}"

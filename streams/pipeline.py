@@ -23,6 +23,7 @@ import orjson
 from ledger.events import Recorded
 from ledger.rules import RuleBook
 from streams.aggregates import Aggregates
+from streams.codec import packed
 from streams.config import StreamConfig
 from streams.dossier import DossierProcessor, Emit, NoState
 from streams.outputs import METRIC_KEY
@@ -182,9 +183,7 @@ class Pipeline:
         for d in self.changed_dossiers:
             st = self.dossiers[d]
             if not isinstance(st, bytes):
-                # orjson's output keeps the allocation it grew in (16 KB for 2 KB of
-                # JSON, measured): the copy holds the text alone.
-                st = bytes(memoryview(orjson.dumps(st)))
+                st = packed(st)
             changed[d] = self.dossiers[d] = st
         out = {
             "signals": list(self.signals.values()),

@@ -260,7 +260,7 @@ def test_a_finished_dossier_is_forgotten_after_its_retention() -> None:
 
 def test_states_wait_between_pages_as_their_own_json_only() -> None:
     """Memory per open dossier: after ``take`` a state is its JSON, in an allocation of
-    its own size (orjson's output keeps a 16 KB buffer), and it decodes back to the
+    its own size (see streams/codec.py), and it decodes back to the
     very state the next event continues from."""
     import tracemalloc
 
