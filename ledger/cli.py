@@ -140,15 +140,8 @@ def simulate(
     if dossiers_per_day is not None:
         kwargs["params"] = Params(dossiers_per_day=dossiers_per_day)
     bar = kwargs["progress"] = progress.task("simulate", total=days, unit="days")
-    to_stdout = str(out) == "-"
-    with (
-        bar,
-        (
-            click.open_file("-", "w", encoding="utf-8")
-            if to_stdout
-            else out.open("w", encoding="utf-8")
-        ) as fout,
-    ):
+    # click.open_file: "-" is standard output, anything else a file opened for writing.
+    with bar, click.open_file(str(out), "w", encoding="utf-8") as fout:
         if labels:
             with labels.open("w", encoding="utf-8") as flab:
                 summary = run(days, seed, fout, flab, **kwargs)

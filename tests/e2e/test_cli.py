@@ -190,6 +190,18 @@ def test_simulate_writes_valid_envelopes(tmp_path: Path) -> None:
     assert lines and all(validate(orjson.loads(x)) for x in lines)
 
 
+def test_simulate_out_dash_writes_the_same_envelopes_to_standard_output(tmp_path: Path) -> None:
+    """``--out -``: the very lines a file would get, on standard output (the summary goes
+    to standard error), so ``dossier simulate --out - | dossier ingest -`` works."""
+    out = tmp_path / "e.jsonl"
+    args = ["simulate", "--days", "1", "--seed", "2", "--out"]
+    assert CliRunner().invoke(main, [*args, str(out)]).exit_code == 0
+    piped = CliRunner().invoke(main, [*args, "-"])
+    assert piped.exit_code == 0, piped.output
+    assert piped.stdout_bytes.splitlines() == out.read_bytes().splitlines()
+    assert not (tmp_path / "-").exists()
+
+
 def test_every_core_command_has_help_with_an_example() -> None:
     for name in ("simulate", "ingest", "verify", "digest", "status", "forget"):
         result = CliRunner().invoke(main, [name, "--help"])
