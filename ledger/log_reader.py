@@ -35,7 +35,7 @@ def mmap_bytes() -> int:
     try:
         size = int(value)
     except ValueError:
-        raise ValueError(f"DOSSIER_SQLITE_MMAP={value!r}: not a number of bytes") from None
+        size = -1
     if size < 0:
         raise ValueError(f"DOSSIER_SQLITE_MMAP={value!r}: not a number of bytes")
     return size
