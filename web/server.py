@@ -22,9 +22,8 @@ def serving(settings: Settings, poll_seconds: float = 0.1) -> Iterator[str]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    app = create_app(settings, poll_seconds=poll_seconds)
     config = uvicorn.Config(
-        app,
+        create_app(settings, poll_seconds=poll_seconds),
         host="127.0.0.1",
         port=port,
         log_level="warning",
@@ -43,7 +42,3 @@ def serving(settings: Settings, poll_seconds: float = 0.1) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(10)
-        # The app's lifespan closes the site too, but a slow shutdown may not have got
-        # there yet: its open snapshot would keep DuckDB handing this process's next
-        # reader of that path the old copy.
-        app.state.site.close()
