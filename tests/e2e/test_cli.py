@@ -190,9 +190,12 @@ def test_simulate_writes_valid_envelopes(tmp_path: Path) -> None:
     assert lines and all(validate(orjson.loads(x)) for x in lines)
 
 
-def test_simulate_out_dash_writes_the_same_envelopes_to_standard_output(tmp_path: Path) -> None:
+def test_simulate_out_dash_writes_the_same_envelopes_to_standard_output(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """``--out -``: the very lines a file would get, on standard output (the summary goes
     to standard error), so ``dossier simulate --out - | dossier ingest -`` works."""
+    monkeypatch.chdir(tmp_path)  # where a file named "-" would appear
     out = tmp_path / "e.jsonl"
     args = ["simulate", "--days", "1", "--seed", "2", "--out"]
     assert CliRunner().invoke(main, [*args, str(out)]).exit_code == 0
