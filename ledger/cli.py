@@ -258,6 +258,7 @@ def verify(
 
     Example: dossier verify --all ; dossier verify --digest digest.json --public-key KEY
     """
+    from ledger import progress
     from ledger.application import DossierNotFound
     from ledger.audit import STORE_ERRORS, check_digest
     from ledger.audit import verify as run_verify
@@ -283,7 +284,17 @@ def verify(
         click.echo(f"UNREADABLE: store: {e}", err=True)
         sys.exit(1)
     try:
-        problems = run_verify(ledger, dossier_id) if (dossier_id or all_ or digest) else []
+        if dossier_id:
+            problems = run_verify(ledger, dossier_id)
+        elif all_ or digest:
+            try:
+                total = ledger.max_position()
+            except STORE_ERRORS:  # verify names it as unreadable
+                total = None
+            with progress.task("verify", total, unit="events") as bar:
+                problems = run_verify(ledger, None, bar)
+        else:
+            problems = []
     except DossierNotFound as e:
         raise click.ClickException(str(e)) from None
     if digest is not None:

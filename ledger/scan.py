@@ -5,8 +5,12 @@ the log in memory would cost about 4 KB per event. A :class:`Snapshot` instead
 opens server-side (PostgreSQL) or plain (SQLite) cursors inside one read
 transaction and yields rows as they come, a few thousand at a time:
 
+* :meth:`Snapshot.ledger_rows`: every stored event in ledger order, decoded
+  without trusting it (the one sequential read ``verify --all`` needs when
+  nothing is wrong), and :meth:`Snapshot.index_triples` the event index in its
+  own order;
 * :meth:`Snapshot.stored_rows`: every stored event, by dossier then version
-  (the events table's primary key order), decoded without trusting it;
+  (the events table's primary key order), to name what is wrong;
 * :meth:`Snapshot.index_rows`: the event index written with every append, in
   the same order, so the two can be merge-joined;
 * :meth:`Snapshot.positions`: every position, ascending (gap check);
@@ -62,12 +66,22 @@ class Snapshot:
 
     def stored_rows(self, dossier_id: str | None = None) -> Iterator[StoredRow]:
         """Every stored row, decoded defensively, ordered by dossier then version."""
+        where, params = ("WHERE originator_id = ? ", [dossier_id]) if dossier_id else ("", [])
+        return self._stored(
+            f"{where}ORDER BY originator_id{self._collate}, originator_version", params
+        )
+
+    def ledger_rows(self) -> Iterator[StoredRow]:
+        """Every stored row, decoded defensively, in ledger order: the store's own
+        order, read straight through (no sort, no lookups by dossier)."""
+        return self._stored(f"ORDER BY {self._pos}", [])
+
+    def _stored(self, clause: str, params: list[Any]) -> Iterator[StoredRow]:
         from ledger.application import _decode_row
 
-        where, params = ("WHERE originator_id = ? ", [dossier_id]) if dossier_id else ("", [])
         sql = (
             f"SELECT originator_id, originator_version, {self._pos}, topic, state "
-            f"FROM {self._table} {where}ORDER BY originator_id{self._collate}, originator_version"
+            f"FROM {self._table} {clause}"
         )
         for did, version, position, topic, state in self._rows(sql, params):
             yield _decode_row(did, int(version), int(position), topic, bytes(state))
@@ -81,6 +95,12 @@ class Snapshot:
         )
         for e, d, v, t in self._rows(sql, params):
             yield e, d, int(v), t
+
+    def index_triples(self) -> Iterator[tuple[str, str, int]]:
+        """(event_id, dossier_id, version) of every index row, in the index's own order."""
+        sql = "SELECT event_id, dossier_id, version FROM ledger_event_index"
+        for e, d, v in self._rows(sql, []):
+            yield e, d, int(v)
 
     def positions(self) -> Iterator[int]:
         """Every stored position, ascending."""

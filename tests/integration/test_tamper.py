@@ -21,7 +21,7 @@ from click.testing import CliRunner
 
 from ledger import hashchain
 from ledger.application import DossierLedger
-from ledger.audit import issue_digest, verify
+from ledger.audit import issue_digest, proven_whole, verify
 from ledger.bootstrap import conninfo, open_ledger
 from ledger.cli import main
 from ledger.config import Settings
@@ -67,7 +67,10 @@ class Backend:
         )
 
     def problems(self) -> list[Problem]:
-        return verify(self.ledger)
+        """What verify names; the one-pass proof in ledger order must agree on whether any."""
+        found = verify(self.ledger)
+        assert proven_whole(self.ledger) == (found == []), found
+        return found
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -230,6 +233,24 @@ def test_inserting_a_well_forged_event_is_caught(backend: Backend) -> None:
     )
     problems = backend.problems()
     assert [p.kind for p in named(problems, event_id=forged["event_id"])] == ["inserted"]
+
+
+def test_an_event_dropped_from_the_index_or_added_to_it_is_caught(backend: Backend) -> None:
+    eid = backend.events[4]["event_id"]
+    did, version, etype = backend.execute(
+        "SELECT dossier_id, version, type FROM ledger_event_index WHERE event_id = %s", (eid,)
+    )[0]
+    backend.execute("DELETE FROM ledger_event_index WHERE event_id = %s", (eid,))
+    assert [p.kind for p in named(backend.problems(), event_id=eid)] == ["inserted"]
+    backend.execute(
+        "INSERT INTO ledger_event_index VALUES (%s, %s, %s, %s)", (eid, did, version, etype)
+    )
+    assert backend.problems() == []
+    ghost = str(uuid.uuid4())
+    backend.execute(
+        "INSERT INTO ledger_event_index VALUES (%s, %s, %s, %s)", (ghost, did, 99, etype)
+    )
+    assert [p.kind for p in named(backend.problems(), event_id=ghost)] == ["deleted"]
 
 
 def test_digest_catches_what_an_attacker_also_hid_from_the_index(backend: Backend) -> None:

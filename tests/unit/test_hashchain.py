@@ -13,6 +13,8 @@ from hypothesis import strategies as st
 
 from ledger.hashchain import (
     GENESIS,
+    ChainHeads,
+    EventTally,
     Problem,
     StoredRow,
     canonical,
@@ -43,6 +45,19 @@ def kinds(problems: list[Problem]) -> set[str]:
 
 def renumber(rows: list[StoredRow]) -> list[StoredRow]:
     return [StoredRow(r.position, r.dossier_id, i, r.envelope) for i, r in enumerate(rows, 1)]
+
+
+def linked_in_ledger_order(rows: list[StoredRow]) -> bool:
+    """What ``verify --all`` proves in one pass: every row, by position, extends its chain."""
+    heads = ChainHeads()
+    return all(heads.link(r) for r in sorted(rows, key=lambda r: r.position))
+
+
+def agree(rows: list[StoredRow]) -> list[Problem]:
+    """check_chain's problems, after checking the one-pass proof agrees on whether any."""
+    problems = check_chain(DID, rows)
+    assert linked_in_ledger_order(rows) == (problems == [])
+    return problems
 
 
 def test_an_intact_chain_verifies() -> None:
@@ -173,7 +188,7 @@ def test_any_edit_is_caught(seed: int, steps: int, data: Any) -> None:
         return
     env[key] = new
     rows[i] = StoredRow(rows[i].position, DID, rows[i].version, env)
-    problems = check_chain(DID, rows)
+    problems = agree(rows)
     assert problems, f"edit of {key} in v{i + 1} not caught"
     assert any(p.version in (i + 1, i + 2) for p in problems)
 
@@ -186,7 +201,7 @@ def test_any_removal_is_caught(seed: int, steps: int, data: Any) -> None:
     del rows[i]
     if data.draw(st.booleans()):
         rows = renumber(rows)
-    assert check_chain(DID, rows)
+    assert agree(rows)
 
 
 @settings(max_examples=100, deadline=None)
@@ -196,7 +211,38 @@ def test_any_reordering_is_caught(seed: int, data: Any) -> None:
     perm = data.draw(st.permutations(range(len(rows))))
     if list(perm) == sorted(perm):
         return
-    assert check_chain(DID, renumber([rows[k] for k in perm]))
+    assert agree(renumber([rows[k] for k in perm]))
+
+
+def test_heads_follow_interleaved_dossiers_in_ledger_order() -> None:
+    a = chain(4, seed=2)  # positions 10, 20, 30, 40
+    b, prev = [], GENESIS
+    for i, env in enumerate(dossier_life("D-8", random.Random(3), steps=3), start=1):
+        sealed = seal(env, prev)
+        prev = sealed["hash"]
+        b.append(StoredRow(position=10 * i + 5, dossier_id="D-8", version=i, envelope=sealed))
+    heads = ChainHeads()
+    assert all(heads.link(r) for r in sorted(a + b, key=lambda r: r.position))
+    assert not heads.link(a[0])  # v1 again: not the next version
+    assert not heads.link(StoredRow(99, "D-9", 1, a[0].envelope))  # names another dossier
+
+
+def test_event_tally_balances_only_on_the_same_triples() -> None:
+    triples = [(f"e{i}", f"D-{i % 3}", i) for i in range(50)]
+
+    def tally(added: list[tuple[str, str, int]], removed: list[tuple[str, str, int]]) -> bool:
+        t = EventTally(b"k" * 16)
+        for x in added:
+            t.add(*x)
+        for x in removed:
+            t.remove(*x)
+        return t.balanced
+
+    assert tally(triples, list(reversed(triples)))
+    assert not tally(triples, triples[1:])  # indexed, not stored
+    assert not tally(triples[1:], triples)  # stored, not indexed
+    assert not tally(triples, [*triples[:-1], ("e49", "D-1", 50)])  # moved to another version
+    assert not tally([*triples, triples[0]], [*triples, triples[1]])  # a duplicate for another
 
 
 # --- Merkle root ---------------------------------------------------------------
