@@ -556,22 +556,22 @@ class DossierLedger(Application[str]):
             yield from batch
             after = batch[-1].position
 
-    def read_by_dossier(
-        self, after: tuple[str, int] | None = None, limit: int = 5000
-    ) -> list[Recorded]:
-        """Events in (dossier, version) order after ``after`` = (dossier id, version).
-
-        One page of a scan over the primary key that hands each dossier's events
-        over together, for exports that write one case per dossier in bounded memory.
-        """
-        did, version = after if after is not None else ("", 0)
-        rows = self.recorder.query(
-            f"SELECT {self._pos_col}, originator_version, state FROM {self._table} "
-            "WHERE originator_id > ? OR (originator_id = ? AND originator_version > ?) "
-            "ORDER BY originator_id, originator_version LIMIT ?",
-            [did, did, version, limit],
-        )
-        return [Recorded(p, v, self.decode(s)) for p, v, s in rows]
+    def stored(self, after: int = 0, page: int = 5000) -> Iterator[tuple[str, int, int, bytes]]:
+        """(dossier id, version, position, stored bytes) of every event, in ledger order,
+        read in pages and not decoded: for regrouping the log by dossier
+        (:mod:`ledger.dossier_order`), which decodes only what it hands over."""
+        pos = self._pos_col
+        while True:
+            rows = self.recorder.query(
+                f"SELECT originator_id, originator_version, {pos}, state FROM {self._table} "
+                f"WHERE {pos} > ? ORDER BY {pos} LIMIT ?",
+                [after, page],
+            )
+            if not rows:
+                return
+            for did, version, position, state in rows:
+                yield did, int(version), int(position), bytes(state)
+            after = int(rows[-1][2])
 
     def events_of(self, dossier_id: str) -> list[Recorded]:
         """A dossier's events in chain order, with their ledger positions."""

@@ -7,8 +7,8 @@ and one event per ledger event (``concept:name``, ``time:timestamp``,
 ``dossier:<field>``). Pseudonyms only: the sealed applicant block is never
 opened; a case carries the applicant's pseudonym.
 
-The log is read in pages in (dossier, version) order, so memory holds one
-dossier at a time. :func:`ledger_mapping` is the mapping that imports an
+The log is read in ledger order and regrouped by dossier through a sort on
+disk, so memory holds one sorted run and one dossier at a time. :func:`ledger_mapping` is the mapping that imports an
 export back (``dossier import``), with the same dossiers and verdicts.
 """
 
@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from ledger.application import DossierLedger
+from ledger.dossier_order import RUN_BYTES, grouped
 from ledger.eventlog import xes
 from ledger.eventlog.csvlog import csv_writer
 from ledger.events import EVENT_TYPES, Recorded
@@ -93,22 +94,19 @@ def watermark(ledger: DossierLedger) -> datetime | None:
         after = page[-1].position
 
 
-def dossiers(ledger: DossierLedger, page: int = PAGE) -> Iterator[list[Recorded]]:
-    """Each dossier's events, in chain order, one dossier at a time."""
-    after: tuple[str, int] | None = None
-    current: list[Recorded] = []
-    while True:
-        rows = ledger.read_by_dossier(after, page)
-        if not rows:
-            break
-        for rec in rows:
-            if current and rec.dossier_id != current[0].dossier_id:
-                yield current
-                current = []
-            current.append(rec)
-        after = (rows[-1].dossier_id, rows[-1].version)
-    if current:
-        yield current
+def dossiers(
+    ledger: DossierLedger, page: int = PAGE, run_bytes: int = RUN_BYTES
+) -> Iterator[list[Recorded]]:
+    """Each dossier's events, in chain order, one dossier at a time (by dossier id).
+
+    The log is read once in ledger order and regrouped by an external sort
+    (:mod:`ledger.dossier_order`): reading through the (dossier, version) key
+    instead seeks for every event, and waits on the disk once the log
+    outgrows the page cache.
+    """
+    decode = ledger.decode
+    for rows in grouped(ledger.stored(0, page), run_bytes=run_bytes):
+        yield [Recorded(position, version, decode(state)) for _, version, position, state in rows]
 
 
 def case_of(

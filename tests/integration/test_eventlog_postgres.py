@@ -47,6 +47,7 @@ def test_export_from_and_import_into_postgresql(
 
     small_pages = [[r.position for r in d] for d in dossiers(pg, page=7)]
     assert small_pages == [[r.position for r in d] for d in dossiers(pg)]
+    assert small_pages == [[r.position for r in d] for d in dossiers(pg, run_bytes=2000)]
     assert [p for d in small_pages for p in d] and all(
         [r.position for r in pg.events_of(pg.read(p[0] - 1, 1)[0].dossier_id)] == p
         for p in small_pages
