@@ -556,15 +556,18 @@ class DossierLedger(Application[str]):
             yield from batch
             after = batch[-1].position
 
-    def stored(self, after: int = 0, page: int = 5000) -> Iterator[tuple[str, int, int, bytes]]:
-        """(dossier id, version, position, stored bytes) of every event, in ledger order,
-        read in pages and not decoded: for regrouping the log by dossier
-        (:mod:`ledger.dossier_order`), which decodes only what it hands over."""
+    def stored(
+        self, after: int = 0, page: int = 5000, *, upto: int | None = None
+    ) -> Iterator[tuple[str, int, int, bytes]]:
+        """(dossier id, version, position, stored bytes) of every event with ``after <
+        position (<= upto)``, in ledger order, read in pages and not decoded: for
+        regrouping the log by dossier (:mod:`ledger.dossier_order`)."""
         pos = self._pos_col
+        stop = "" if upto is None else f"AND {pos} <= {int(upto)} "
         while True:
             rows = self.recorder.query(
                 f"SELECT originator_id, originator_version, {pos}, state FROM {self._table} "
-                f"WHERE {pos} > ? ORDER BY {pos} LIMIT ?",
+                f"WHERE {pos} > ? {stop}ORDER BY {pos} LIMIT ?",
                 [after, page],
             )
             if not rows:

@@ -11,19 +11,17 @@ batch, which the next run reads again; nothing is applied twice.
 * :func:`run_store`: the embedded runner over the store's notification log,
   resuming from the ``store`` tracking position;
 * :func:`rebuild`: replaces every read model with a replay of the whole log in
-  one transaction; on a SQLite ledger, forked workers each read, fold and derive
-  their own ranges of dossiers (see :mod:`ledger.log_reader`);
+  one transaction: the log read once in ledger order, regrouped by dossier on
+  disk (:mod:`ledger.dossier_order`), folded and derived by forked workers;
 * the Kafka runner lives in :mod:`projections.kafka_runner`.
 """
 
 from __future__ import annotations
 
 import marshal
-import math
 import multiprocessing as mp
 import os
 import signal
-import sqlite3
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -35,9 +33,9 @@ from zoneinfo import ZoneInfo
 
 import orjson
 
+from ledger.dossier_order import RUN_BYTES, Row, grouped
 from ledger.events import Recorded
 from ledger.gc_pause import paused_gc
-from ledger.log_reader import LogSource, ranges
 from ledger.rules import RuleBook
 from projections import control_sheet, workload
 from projections import state as dossier_state
@@ -233,41 +231,6 @@ class Projector:
         return applied
 
 
-_FORKED: tuple[Projector, list[tuple[str, dossier_state.Facts]]] | None = None
-"""What forked derive workers inherit (copy-on-write): nothing is pickled on the way in."""
-
-
-def _derive_slice(bounds: tuple[int, int]) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
-    assert _FORKED is not None
-    projector, items = _FORKED
-    return projector.derive(dict(items[bounds[0] : bounds[1]]))
-
-
-def derive_parallel(
-    projector: Projector, folds: dict[str, dossier_state.Facts], workers: int
-) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
-    """Rows of every dossier, in dossier order, derived by forked processes when it pays.
-
-    Deriving (deadlines, step results) costs far more per dossier than folding an
-    event, and dossiers are independent; the output is the same for any ``workers``.
-    """
-    global _FORKED
-    if workers <= 1 or len(folds) < 2000 or "fork" not in mp.get_all_start_methods():
-        return projector.derive(folds)
-    items = sorted(folds.items())
-    step = -(-len(items) // (workers * 4))
-    bounds = [(i, min(i + step, len(items))) for i in range(0, len(items), step)]
-    _FORKED = (projector, items)
-    try:
-        with mp.get_context("fork").Pool(workers, _worker_init) as pool:
-            parts = pool.map(_derive_slice, bounds)
-    finally:
-        _FORKED = None
-    dossiers = [row for part in parts for row in part[0]]
-    sheets = [row for part in parts for row in part[1]]
-    return dossiers, sheets
-
-
 def run_store(
     ledger: LogReader,
     projector: Projector,
@@ -339,12 +302,13 @@ def rebuild(
 ) -> RebuildReport:
     """Drop every read model and replay the log up to its current end, in one transaction.
 
-    On a SQLite ledger the dossiers are cut into ranges of ``dossier_id`` and
-    ``workers`` forked processes (default: the CPUs this process may use) each
-    read, fold and derive whole ranges on their own read-only connection, while
-    this process inserts the rows they send back. Otherwise (PostgreSQL, or no
-    ``fork``) this process reads and folds the log and workers derive rows.
-    The read models are the same for any ``workers``.
+    The log is read once in ledger order and regrouped by dossier through a sort
+    on disk (:mod:`ledger.dossier_order`): reading it through the (dossier,
+    version) key instead seeks for every event, and once the log outgrows the
+    page cache every seek waits on the disk. Chunks of up to ``CHUNK_DOSSIERS``
+    whole dossiers are folded and derived by ``workers`` forked processes
+    (default: the CPUs this process may use) while this process inserts the rows
+    they send back. The read models are the same for any ``workers``, on any store.
     """
     if workers is None:
         workers = usable_cpus()
@@ -353,26 +317,45 @@ def rebuild(
     # Millions of small acyclic dicts and lists: the cyclic collector would rescan
     # them over and over (measured: it tripled the fold's cost). Nothing here is cyclic.
     with paused_gc():
-        source = LogSource.of(ledger)
-        if source is not None and (workers == 1 or _can_fork()):
-            return _rebuild_ranges(ledger, projector, source, workers, start)
-        return _rebuild_in_order(ledger, projector, page, workers, start)
+        upto = ledger.max_position()
+        groups = grouped(ledger.stored(0, page, upto=upto), run_bytes=SORT_RUN_BYTES)
+        chunks = _chunks(groups, CHUNK_DOSSIERS)
+        if workers == 1 or upto < MIN_EVENTS_TO_FORK or not _can_fork():
+            decode = ledger.decode
+            return _load(projector, (_fold_chunk(projector, decode, c) for c in chunks), 1, start)
+        return _rebuild_forked(ledger, projector, chunks, workers, start)
 
 
 def _can_fork() -> bool:
     return "fork" in mp.get_all_start_methods()
 
 
-RANGE_WEIGHTS = (1.0, 1.0, 1.0, 0.8, 0.6, 0.4, 0.2)
-"""Relative sizes of each worker's successive ranges. Several ranges per worker: the
-parent inserts one range's rows while workers derive the next. Shrinking ones at
-the end: the workers finish close together (no core idles while the other folds
-a whole range) and the last range, inserted after every worker is done, is small
-(measured: ~0.02-0.04 s less than 12 equal ranges on 2 workers)."""
+CHUNK_DOSSIERS = 2000
+"""Most dossiers sent to a worker at once: a chunk's fact sheets and rows are what a
+worker (and the parent, inserting them) holds at once, so memory stays flat however
+long the log."""
+
+MIN_EVENTS_TO_FORK = 20_000
+"""Below this many events, forking costs more than it saves: the rebuild runs in this process."""
+
+SORT_RUN_BYTES = RUN_BYTES
+"""Stored bytes per sorted run of the regrouping (its memory bound; tests make it small)."""
+
+
+def _chunks(groups: Iterable[list[Row]], size: int) -> Iterator[list[list[Row]]]:
+    """Consecutive dossiers, ``size`` at a time."""
+    chunk: list[list[Row]] = []
+    for rows in groups:
+        chunk.append(rows)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 @dataclass
-class _RangeResult:
+class _ChunkResult:
     events: int
     position: int
     dossiers: list[tuple[Any, ...]]
@@ -382,13 +365,24 @@ class _RangeResult:
     rows: bytes | None = None  # (dossiers, sheets) marshalled, when sent by a worker
 
 
-MAX_RANGE_DOSSIERS = 2000
-"""Most dossiers a range of weight 1 holds: a range's fact sheets and rows are what a
-worker (and the parent, inserting them) holds at once, so memory stays flat however
-long the log; more ranges are added in front of ``RANGE_WEIGHTS`` when needed."""
-
-MIN_DOSSIERS_TO_FORK = 2000
-"""Below this, forking costs more than it saves: the rebuild runs in this process."""
+def _fold_chunk(
+    projector: Projector, decode: Callable[[bytes], dict[str, Any]], chunk: list[list[Row]]
+) -> _ChunkResult:
+    """Fold and derive whole dossiers (each one's rows in chain order)."""
+    t0 = time.perf_counter()
+    evolve_into = dossier_state.evolve_into
+    folds: dict[str, dossier_state.Facts] = {}
+    events = last = 0
+    for rows in chunk:
+        facts: dossier_state.Facts = {}
+        for _, _, position, state in rows:
+            evolve_into(facts, position, decode(state))
+        folds[rows[0][0]] = facts
+        events += len(rows)
+        last = max(last, rows[-1][2])
+    t1 = time.perf_counter()
+    dossiers, sheets = projector.derive(folds)
+    return _ChunkResult(events, last, dossiers, sheets, t1 - t0, time.perf_counter() - t1)
 
 
 def _worker_init() -> None:
@@ -399,28 +393,13 @@ def _worker_init() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-_RANGES: tuple[Projector, LogSource, int, Callable[[bytes], dict[str, Any]]] | None = None
-"""What forked range workers inherit: the projector, the log source, ``upto``, the decoder."""
-_CONN: tuple[int, sqlite3.Connection] | None = None
-"""The worker's own read connection, opened on first use (keyed by pid: never inherited)."""
+_FOLD: tuple[Projector, Callable[[bytes], dict[str, Any]]] | None = None
+"""What forked workers inherit: the projector and the decoder."""
 
 
-def _connect(source: LogSource) -> sqlite3.Connection:
-    """A read connection without the memory map: mapped pages of the ledger file count
-    in the process's resident memory, which would then grow with the log (measured:
-    334 MB peak for 250,000 events; the map saved ~0.1 s per 90,000 events)."""
-    conn = source.connect()
-    conn.execute("PRAGMA mmap_size = 0")
-    return conn
-
-
-def _range_task(bounds: tuple[str | None, str | None]) -> _RangeResult:
-    global _CONN
-    assert _RANGES is not None
-    projector, source, upto, decode = _RANGES
-    if _CONN is None or _CONN[0] != os.getpid():
-        _CONN = (os.getpid(), _connect(source))
-    part = _fold_range(projector, source, _CONN[1], decode, bounds, upto)
+def _chunk_task(packed: bytes) -> _ChunkResult:
+    assert _FOLD is not None
+    part = _fold_chunk(*_FOLD, marshal.loads(packed))
     # Rows are tuples of str, int and None: marshal packs them for the pipe in about
     # half of pickle's time (measured: 25 MB of rows, 0.19 s pickled vs 0.11 s).
     part.rows = marshal.dumps((part.dossiers, part.sheets), 2)
@@ -428,103 +407,57 @@ def _range_task(bounds: tuple[str | None, str | None]) -> _RangeResult:
     return part
 
 
-def _fold_range(
+def _rebuild_forked(
+    ledger: Any,
     projector: Projector,
-    source: LogSource,
-    conn: sqlite3.Connection,
-    decode: Callable[[bytes], dict[str, Any]],
-    bounds: tuple[str | None, str | None],
-    upto: int,
-) -> _RangeResult:
-    """Read, fold and derive the dossiers of one range (events in ledger order)."""
-    t0 = time.perf_counter()
-    evolve_into = dossier_state.evolve_into
-    folds: dict[str, dossier_state.Facts] = {}
-    events = last = 0
-    did: str | None = None
-    facts: dossier_state.Facts = {}
-    # Rows come dossier by dossier: look a fact sheet up only when the dossier changes.
-    for position, state in source.rows(conn, bounds[0], bounds[1], upto):
-        env = decode(state)
-        if env["dossier_id"] != did:
-            did = env["dossier_id"]
-            facts = folds.get(did)
-            if facts is None:
-                facts = folds[did] = {}
-        evolve_into(facts, position, env)
-        events += 1
-        if position > last:
-            last = position
-    t1 = time.perf_counter()
-    dossiers, sheets = projector.derive(folds)
-    return _RangeResult(events, last, dossiers, sheets, t1 - t0, time.perf_counter() - t1)
-
-
-def _rebuild_ranges(
-    ledger: Any, projector: Projector, source: LogSource, workers: int, start: float
+    chunks: Iterator[list[list[Row]]],
+    workers: int,
+    start: float,
 ) -> RebuildReport:
-    global _RANGES
-    conn = _connect(source)
+    global _FOLD
+    # Fork before reading: workers inherit neither the sort's memory nor an open
+    # transaction; they get each chunk packed, never a database connection.
+    _warm(ledger, projector)
+    _FOLD = (projector, ledger.decode)
+    pool = mp.get_context("fork").Pool(workers, _worker_init)
     try:
-        upto = source.upto(conn)
-        first = source.first_ids(conn, upto)
-        bounds = ranges(first, 0, range_weights(len(first), workers))
-        if workers == 1 or len(first) < MIN_DOSSIERS_TO_FORK:
-            results: Iterable[_RangeResult] = (
-                _fold_range(projector, source, conn, ledger.decode, b, upto) for b in bounds
-            )
-            return _load(projector, results, 1, start)
-        # Fork before the write transaction opens: workers inherit no open transaction,
-        # and open their own read connections (see _range_task).
-        _warm(ledger, projector, first)
-        _RANGES = (projector, source, upto, ledger.decode)
-        pool = mp.get_context("fork").Pool(min(workers, len(bounds)), _worker_init)
-        try:
-            results = _in_order(pool, bounds, window=2 * workers)
-            report = _load(projector, results, workers, start)
-            pool.close()  # every task is done: let the workers exit on their own
-            pool.join()
-            return report
-        finally:
-            pool.terminate()
-            _RANGES = None
+        packed = (marshal.dumps(c, 2) for c in chunks)
+        report = _load(projector, _in_order(pool, _chunk_task, packed, 2 * workers), workers, start)
+        pool.close()  # every task is done: let the workers exit on their own
+        pool.join()
+        return report
     finally:
-        conn.close()
-
-
-def range_weights(dossiers: int, workers: int) -> list[float]:
-    """``RANGE_WEIGHTS`` for each worker, after as many full ranges as it takes for no
-    range to exceed ``MAX_RANGE_DOSSIERS``."""
-    tail = [w for w in RANGE_WEIGHTS for _ in range(workers)]
-    extra = math.ceil(max(0.0, dossiers / MAX_RANGE_DOSSIERS - sum(tail)) / workers) * workers
-    return [1.0] * extra + tail
+        pool.terminate()
+        _FOLD = None
 
 
 def _in_order(
-    pool: Any, bounds: list[tuple[str | None, str | None]], window: int
-) -> Iterator[_RangeResult]:
-    """``pool.imap(_range_task, bounds)`` with at most ``window`` ranges submitted and not
-    yet consumed: ``imap`` would let finished ranges pile up in this process while it
-    inserts (the whole log's rows, were the workers faster than the inserts)."""
+    pool: Any, task: Callable[[bytes], _ChunkResult], args: Iterable[bytes], window: int
+) -> Iterator[_ChunkResult]:
+    """``pool.imap(task, args)`` with at most ``window`` tasks submitted and not yet
+    consumed: ``imap`` would read the whole log ahead, and let finished chunks pile up
+    in this process while it inserts."""
     pending: deque[Any] = deque()
-    for b in bounds:
+    for arg in args:
         if len(pending) >= window:
             yield pending.popleft().get()
-        pending.append(pool.apply_async(_range_task, (b,)))
+        pending.append(pool.apply_async(task, (arg,)))
     while pending:
         yield pending.popleft().get()
 
 
-def _warm(ledger: Any, projector: Projector, dossier_ids: list[str]) -> None:
+def _warm(ledger: Any, projector: Projector) -> None:
     """Derive one dossier before forking, so that every worker inherits what the first
     derive builds lazily (the holiday data, the working-day tables: ~80 ms measured)
     instead of building it again."""
-    if dossier_ids:
-        projector.derive({dossier_ids[0]: dossier_state.fold(ledger.events_of(dossier_ids[0]))})
+    first = ledger.read(0, 1)
+    if first:
+        did = first[0].envelope["dossier_id"]
+        projector.derive({did: dossier_state.fold(ledger.events_of(did))})
 
 
 def _load(
-    projector: Projector, results: Iterable[_RangeResult], workers: int, start: float
+    projector: Projector, results: Iterable[_ChunkResult], workers: int, start: float
 ) -> RebuildReport:
     """Insert each range's rows as it arrives, then tracking and workload; one commit."""
     events = dossiers = position = 0
@@ -556,27 +489,3 @@ def _load(
         write_s,
         workers,
     )
-
-
-def _rebuild_in_order(
-    ledger: Any, projector: Projector, page: int, workers: int, start: float
-) -> RebuildReport:
-    """The rebuild over ``ledger.iter_all``: for stores a worker cannot open by itself."""
-    t0 = time.perf_counter()
-    upto = ledger.max_position()
-    evolve_into = dossier_state.evolve_into
-    folds: dict[str, dossier_state.Facts] = {}
-    events = position = 0
-    for rec in ledger.iter_all(0, upto=upto, page=page):
-        env = rec.envelope
-        did = env["dossier_id"]
-        facts = folds.get(did)
-        if facts is None:
-            facts = folds[did] = {}
-        evolve_into(facts, rec.position, env)
-        position = rec.position
-        events += 1
-    t1 = time.perf_counter()
-    dossiers, sheets = derive_parallel(projector, folds, workers)
-    part = _RangeResult(events, position, dossiers, sheets, t1 - t0, time.perf_counter() - t1)
-    return _load(projector, [part], workers, start)

@@ -1,8 +1,8 @@
-"""The partitioned rebuild: forked workers, each reading and deriving its own dossier ranges.
+"""The rebuild: the log regrouped by dossier on disk, folded and derived by forked workers.
 
-The read models must be byte-identical whatever the number of workers, equal to
-the in-order rebuild (the path PostgreSQL ledgers take), bounded by the log's
-end when the rebuild started, and a worker must never outlive the rebuild.
+The read models must be byte-identical whatever the number of workers, the size
+of the chunks sent to them and of the sorted runs, bounded by the log's end when
+the rebuild started, and a worker must never outlive the rebuild.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import projections.runner as runner
 from ledger.application import DossierLedger
 from ledger.bootstrap import open_ledger
 from ledger.config import Settings
-from ledger.log_reader import LogSource, ranges
+from ledger.log_reader import LogSource
 from projections.runner import STORE_TRACKING, Projector, rebuild
 from projections.store import SQLiteReadModels
 from tests.projection_factories import province
@@ -39,7 +39,7 @@ def ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DossierLedger]:
 @pytest.fixture
 def always_fork(monkeypatch: pytest.MonkeyPatch) -> None:
     """Fork workers even for a small test log."""
-    monkeypatch.setattr(runner, "MIN_DOSSIERS_TO_FORK", 0)
+    monkeypatch.setattr(runner, "MIN_EVENTS_TO_FORK", 0)
 
 
 def checksum(ledger: DossierLedger, path: Path, **kwargs: int) -> str:
@@ -60,13 +60,21 @@ def test_any_number_of_workers_gives_the_same_read_models(
     assert len(set(sums.values())) == 1, sums
 
 
-def test_partitioned_equals_the_in_order_rebuild(
+def test_small_chunks_and_sorted_runs_on_disk_give_the_same_read_models(
     ledger: DossierLedger, tmp_path: Path, always_fork: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    partitioned = checksum(ledger, tmp_path / "ranges.sqlite3", workers=2)
-    monkeypatch.setattr(runner.LogSource, "of", classmethod(lambda cls, led: None))
-    in_order = checksum(ledger, tmp_path / "in_order.sqlite3", workers=2)
-    assert partitioned == in_order
+    """One chunk folded in this process from one run in memory, against chunks of 7
+    dossiers from runs of ~2 KB on disk, in one and in two workers."""
+    sums = []
+    for name, chunk, run_bytes, workers in (
+        ("whole", 10**9, 1 << 40, 1),
+        ("small1", 7, 2000, 1),
+        ("small2", 7, 2000, 2),
+    ):
+        monkeypatch.setattr(runner, "CHUNK_DOSSIERS", chunk)
+        monkeypatch.setattr(runner, "SORT_RUN_BYTES", run_bytes)
+        sums.append(checksum(ledger, tmp_path / f"{name}.sqlite3", workers=workers))
+    assert sums[0] == sums[1] == sums[2]
 
 
 def test_workers_end_even_when_the_parent_catches_sigterm(
@@ -82,46 +90,11 @@ def test_workers_end_even_when_the_parent_catches_sigterm(
         signal.signal(signal.SIGTERM, previous)
 
 
-def test_ranges_cover_every_dossier_once(ledger: DossierLedger) -> None:
-    source = LogSource.of(ledger)
-    assert source is not None
-    conn = source.connect()
-    try:
-        upto = source.upto(conn)
-        ids = source.first_ids(conn, upto)
-        seen: list[int] = []
-        for lo, hi in ranges(ids, 7):
-            seen.extend(p for p, _ in source.rows(conn, lo, hi, upto))
-        assert sorted(seen) == list(range(1, upto + 1))
-        assert list(source.rows(conn, None, None, 3)) == [
-            (p, s) for p, s in source.rows(conn, None, None, upto) if p <= 3
-        ]
-    finally:
-        conn.close()
-
-
-def test_weighted_ranges_taper_and_cover_every_dossier_once(ledger: DossierLedger) -> None:
-    source = LogSource.of(ledger)
-    assert source is not None
-    conn = source.connect()
-    try:
-        upto = source.upto(conn)
-        ids = source.first_ids(conn, upto)
-        weights = [w for w in runner.RANGE_WEIGHTS for _ in range(2)]
-        bounds = ranges(ids, 0, weights)
-        assert len(bounds) == len(weights)
-        sizes = [
-            sum(1 for i in ids if (lo is None or i >= lo) and (hi is None or i < hi))
-            for lo, hi in bounds
-        ]
-        assert sum(sizes) == len(ids)
-        assert sizes[0] > 3 * sizes[-1] > 0  # the last ranges are the small ones
-        seen = [p for lo, hi in bounds for p, _ in source.rows(conn, lo, hi, upto)]
-        assert sorted(seen) == list(range(1, upto + 1))
-    finally:
-        conn.close()
-    assert ranges(ids[:3], 0, [1.0] * 8) == ranges(ids[:3], 3)  # never an empty range
-    assert ranges([], 0, [1.0, 0.5]) == [(None, None)]
+def test_the_log_is_read_once_in_ledger_order_up_to_the_bound(ledger: DossierLedger) -> None:
+    upto = ledger.max_position()
+    assert [p for _, _, p, _ in ledger.stored(0, 7)] == list(range(1, upto + 1))
+    assert [p for _, _, p, _ in ledger.stored(0, 2, upto=5)] == [1, 2, 3, 4, 5]
+    assert [p for _, _, p, _ in ledger.stored(upto - 1, 7, upto=upto + 9)] == [upto]
 
 
 def test_no_log_source_for_postgres_or_memory() -> None:
