@@ -82,9 +82,10 @@ def run(args: list[str], data_dir: Path | None, log: Path) -> dict[str, Any]:
     with log.open("ab") as out:
         out.write(("$ dossier " + " ".join(args) + "\n").encode())
         out.flush()
+        commit = code_commit()  # now: the checkout may move on while a long run goes
         started = time.perf_counter()
         proc = subprocess.Popen([DOSSIER, *args], env=child_env(data_dir), stdout=out, stderr=out)
-        return waited(proc, started)
+        return {**waited(proc, started), "commit": commit}
 
 
 def child_env(data_dir: Path | None) -> dict[str, str]:
@@ -117,6 +118,7 @@ def run_piped(
             + b"\n"
         )
         out.flush()
+        commit = code_commit()
         started = time.perf_counter()
         sim = subprocess.Popen(
             [DOSSIER, *simulate], env=child_env(None), stdout=subprocess.PIPE, stderr=out
@@ -142,6 +144,7 @@ def run_piped(
     # on EPIPE), as meant.
     if events == n and fig_sim["exit"] in (1, -signal.SIGPIPE):
         fig_sim["exit"] = 0
+    fig_sim["commit"] = fig_ingest["commit"] = commit
     return fig_sim, fig_ingest, events
 
 
@@ -217,6 +220,7 @@ class Record:
     def add(self, size: str, name: str, fig: dict[str, Any], events: int, **extra: Any) -> None:
         fig["events_per_s"] = round(events / fig["seconds"]) if fig["seconds"] else None
         row = {"size": size, "command": name, "commit": self.commit, **extra, **fig}
+        # fig["commit"], when given, is the commit the command started on
         with self.lock, self.path.open("a", encoding="utf-8") as out:
             out.write(json.dumps(row, sort_keys=True) + "\n")
         if fig["exit"]:
