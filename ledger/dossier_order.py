@@ -7,8 +7,9 @@ the log is larger than the page cache (a province-year: 25 GB) every jump
 waits on the disk. Instead the log is read once in ledger order (straight
 through the file), cut into runs of about :data:`RUN_BYTES` of stored bytes,
 each run sorted in memory and written to a temporary file, compressed; then
-the runs are merged. Memory: one run being filled, and one small chunk per
-run while merging. Disk: the runs, about a fifth of the log (LZ4).
+the runs are merged (in rounds of at most :data:`FAN_IN`). Memory: one run
+being filled, and one small chunk per run while merging. Disk: the runs,
+about a fifth of the log (LZ4).
 
 Knows no database: the rows come from the caller (``DossierLedger.stored``).
 """
@@ -19,7 +20,8 @@ import heapq
 import marshal
 import tempfile
 from collections.abc import Iterable, Iterator
-from itertools import groupby
+from contextlib import ExitStack, contextmanager
+from itertools import count, groupby
 from operator import itemgetter
 from pathlib import Path
 from typing import IO
@@ -29,8 +31,13 @@ import lz4.frame
 Row = tuple[str, int, int, bytes]
 """(dossier id, version, position, stored bytes): sorts by dossier, then version."""
 
-RUN_BYTES = 64 << 20
-"""Stored bytes gathered before a run is sorted and written out (the memory bound)."""
+RUN_BYTES = 8 << 20
+"""Bytes (stored bytes plus :data:`ROW_OVERHEAD` a row) gathered before a run is sorted
+and written out: the memory bound of the sort. Small, so that memory is the same for
+a short log and a long one; long logs make many runs, merged :data:`FAN_IN` at a time."""
+
+FAN_IN = 64
+"""Most runs merged at once (open files, and a chunk held per run)."""
 
 CHUNK_BYTES = 128 << 10
 """Bytes per compressed chunk of a run: the most held per run while merging."""
@@ -42,6 +49,7 @@ ROW_OVERHEAD = 200
 def grouped(rows: Iterable[Row], *, run_bytes: int = RUN_BYTES) -> Iterator[list[Row]]:
     """Each dossier's rows in version order, one dossier at a time, by dossier id."""
     with tempfile.TemporaryDirectory(prefix="dossier-order-") as tmp:
+        names = (Path(tmp) / f"run-{i}" for i in count())
         runs: list[Path] = []
         run: list[Row] = []
         size = 0
@@ -50,20 +58,29 @@ def grouped(rows: Iterable[Row], *, run_bytes: int = RUN_BYTES) -> Iterator[list
             size += len(row[3]) + ROW_OVERHEAD
             if size >= run_bytes:
                 run.sort()
-                runs.append(_write(Path(tmp) / f"run-{len(runs)}", run))
+                runs.append(_write(next(names), run))
                 run, size = [], 0
         run.sort()
-        files: list[IO[bytes]] = [path.open("rb") for path in runs]
-        try:
-            merged = heapq.merge(*(_read(f) for f in files), iter(run)) if files else iter(run)
-            for _, group in groupby(merged, key=itemgetter(0)):
+        while len(runs) + 1 > FAN_IN:  # merge the oldest runs until the rest fit in one merge
+            k = min(FAN_IN, len(runs) + 2 - FAN_IN)
+            with _opened(runs[:k]) as files:
+                merged = _write(next(names), heapq.merge(*files))
+            for path in runs[:k]:
+                path.unlink()
+            runs = [*runs[k:], merged]
+        with _opened(runs) as files:
+            for _, group in groupby(heapq.merge(*files, iter(run)), key=itemgetter(0)):
                 yield list(group)
-        finally:
-            for f in files:
-                f.close()
 
 
-def _write(path: Path, run: list[Row]) -> Path:
+@contextmanager
+def _opened(runs: list[Path]) -> Iterator[list[Iterator[Row]]]:
+    """Readers of sorted runs, closed on exit."""
+    with ExitStack() as stack:
+        yield [_read(stack.enter_context(path.open("rb"))) for path in runs]
+
+
+def _write(path: Path, run: Iterable[Row]) -> Path:
     """A sorted run as length-prefixed LZ4 chunks of marshalled rows."""
     with path.open("wb") as f:
         chunk: list[Row] = []

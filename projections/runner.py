@@ -305,8 +305,8 @@ def rebuild(
     The log is read once in ledger order and regrouped by dossier through a sort
     on disk (:mod:`ledger.dossier_order`): reading it through the (dossier,
     version) key instead seeks for every event, and once the log outgrows the
-    page cache every seek waits on the disk. Chunks of up to ``CHUNK_DOSSIERS``
-    whole dossiers are folded and derived by ``workers`` forked processes
+    page cache every seek waits on the disk. Chunks of about ``CHUNK_EVENTS``
+    events of whole dossiers are folded and derived by ``workers`` forked processes
     (default: the CPUs this process may use) while this process inserts the rows
     they send back. The read models are the same for any ``workers``, on any store.
     """
@@ -319,7 +319,7 @@ def rebuild(
     with paused_gc():
         upto = ledger.max_position()
         groups = grouped(ledger.stored(0, page, upto=upto), run_bytes=SORT_RUN_BYTES)
-        chunks = _chunks(groups, CHUNK_DOSSIERS)
+        chunks = _chunks(groups, CHUNK_EVENTS)
         if workers == 1 or upto < MIN_EVENTS_TO_FORK or not _can_fork():
             decode = ledger.decode
             return _load(projector, (_fold_chunk(projector, decode, c) for c in chunks), 1, start)
@@ -330,26 +330,28 @@ def _can_fork() -> bool:
     return "fork" in mp.get_all_start_methods()
 
 
-CHUNK_DOSSIERS = 2000
-"""Most dossiers sent to a worker at once: a chunk's fact sheets and rows are what a
-worker (and the parent, inserting them) holds at once, so memory stays flat however
-long the log."""
+CHUNK_EVENTS = 2000
+"""Events (of whole dossiers) sent to a worker at once: a chunk's fact sheets and rows
+are what a worker (and the parent, inserting them) holds, so memory stays flat
+however long the log."""
 
-MIN_EVENTS_TO_FORK = 20_000
+MIN_EVENTS_TO_FORK = 2 * CHUNK_EVENTS
 """Below this many events, forking costs more than it saves: the rebuild runs in this process."""
 
 SORT_RUN_BYTES = RUN_BYTES
 """Stored bytes per sorted run of the regrouping (its memory bound; tests make it small)."""
 
 
-def _chunks(groups: Iterable[list[Row]], size: int) -> Iterator[list[list[Row]]]:
-    """Consecutive dossiers, ``size`` at a time."""
+def _chunks(groups: Iterable[list[Row]], events: int) -> Iterator[list[list[Row]]]:
+    """Consecutive whole dossiers, about ``events`` events at a time."""
     chunk: list[list[Row]] = []
+    size = 0
     for rows in groups:
         chunk.append(rows)
-        if len(chunk) >= size:
+        size += len(rows)
+        if size >= events:
             yield chunk
-            chunk = []
+            chunk, size = [], 0
     if chunk:
         yield chunk
 

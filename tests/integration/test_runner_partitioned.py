@@ -63,15 +63,15 @@ def test_any_number_of_workers_gives_the_same_read_models(
 def test_small_chunks_and_sorted_runs_on_disk_give_the_same_read_models(
     ledger: DossierLedger, tmp_path: Path, always_fork: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """One chunk folded in this process from one run in memory, against chunks of 7
-    dossiers from runs of ~2 KB on disk, in one and in two workers."""
+    """One chunk folded in this process from one run in memory, against chunks of ~7
+    events from runs of ~2 KB on disk, in one and in two workers."""
     sums = []
     for name, chunk, run_bytes, workers in (
         ("whole", 10**9, 1 << 40, 1),
         ("small1", 7, 2000, 1),
         ("small2", 7, 2000, 2),
     ):
-        monkeypatch.setattr(runner, "CHUNK_DOSSIERS", chunk)
+        monkeypatch.setattr(runner, "CHUNK_EVENTS", chunk)
         monkeypatch.setattr(runner, "SORT_RUN_BYTES", run_bytes)
         sums.append(checksum(ledger, tmp_path / f"{name}.sqlite3", workers=workers))
     assert sums[0] == sums[1] == sums[2]

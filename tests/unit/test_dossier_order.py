@@ -30,6 +30,15 @@ def test_runs_of_any_size_give_each_dossier_whole_in_version_order(run_bytes: in
     assert len(groups) == len({r[0] for r in rows})  # and each dossier once
 
 
+def test_more_runs_than_one_merge_takes_are_merged_in_rounds(monkeypatch) -> None:
+    from ledger import dossier_order
+
+    monkeypatch.setattr(dossier_order, "FAN_IN", 3)
+    rows = ledger_rows(seed=9, events=300)
+    for run_bytes in (1, 400, 2000):  # 300, ~100 and ~25 runs
+        assert [r for g in grouped(iter(rows), run_bytes=run_bytes) for r in g] == sorted(rows)
+
+
 def test_an_empty_log_gives_nothing() -> None:
     assert list(grouped(iter([]), run_bytes=10)) == []
 
