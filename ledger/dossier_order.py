@@ -1,7 +1,7 @@
 """The log regrouped by dossier without seeking: an external merge sort.
 
-A process-mining export writes one case per dossier, so it needs each
-dossier's events together. Reading them through the (dossier, version) key
+A process-mining export writes one case per dossier and a rebuild folds
+whole dossiers in worker processes, so both need each dossier's events together. Reading them through the (dossier, version) key
 makes the store jump to another part of the file for nearly every event; once
 the log is larger than the page cache (a province-year: 25 GB) every jump
 waits on the disk. Instead the log is read once in ledger order (straight
@@ -9,7 +9,8 @@ through the file), cut into runs of about :data:`RUN_BYTES` of stored bytes,
 each run sorted in memory and written to a temporary file, compressed; then
 the runs are merged (in rounds of at most :data:`FAN_IN`). Memory: one run
 being filled, and one small chunk per run while merging. Disk: the runs,
-about a fifth of the log (LZ4).
+about two fifths of the stored bytes (LZ4; hashes, ids and sealed
+blocks do not compress).
 
 Knows no database: the rows come from the caller (``DossierLedger.stored``).
 """
