@@ -105,7 +105,6 @@ class Loader:
         self.cache_size = cache_size
         self._cache: OrderedDict[str, Facts] = OrderedDict()  # ended dossiers, LRU
         self._open: dict[str, bytes] = {}  # open dossiers' fact sheets, as JSON
-        self._loaded_upto = 0  # every position loaded is at or below this
         self._watermark: datetime | None = None
         self._state_loaded = False
         self._waiting: dict[str, Facts] = {}
@@ -147,12 +146,7 @@ class Loader:
             return 0
         recs.sort(key=lambda r: r.position)
         self._load_state()
-        # A dossier's first event above every position loaded so far: nothing of it is
-        # stored yet, so there is no fact sheet to look up (a lookup scans the table).
-        upto = self._loaded_upto
-        first = {r.envelope["dossier_id"] for r in recs if r.version == 1 and r.position > upto}
-        facts = self._facts({d for r in recs if (d := r.envelope["dossier_id"]) not in first})
-        self._loaded_upto = max(upto, recs[-1].position)
+        facts = self._facts({r.envelope["dossier_id"] for r in recs})
         new: list[Recorded] = []
         touched: dict[str, Facts] = {}
         periods: dict[tuple[str, date], dict[str, Any] | None] = {}
@@ -224,8 +218,6 @@ class Loader:
         if self._state_loaded and state.get("generation") == self._generation:
             return
         self.reset()
-        ((upto,),) = self.con.execute("SELECT max(position) FROM events").fetchall()
-        self._loaded_upto = int(upto or 0)
         wm = state.get("watermark")
         self._watermark = datetime.fromisoformat(wm) if wm else None
         self._generation = state.get("generation")

@@ -21,13 +21,10 @@ TABLES = ("events", "dossiers", "handovers", "dossier_period_ends", "dossier_fac
 def records() -> list[Recorded]:
     buf = io.StringIO()
     simulate(3, 2, buf, start=__import__("datetime").date(2025, 9, 29))
-    versions: dict[str, int] = {}
-    out = []
-    for i, line in enumerate(buf.getvalue().splitlines(), 1):
-        env = orjson.loads(line)
-        versions[env["dossier_id"]] = version = versions.get(env["dossier_id"], 0) + 1
-        out.append(Recorded(position=i, version=version, envelope=env))
-    return out
+    return [
+        Recorded(position=i, version=1, envelope=orjson.loads(line))
+        for i, line in enumerate(buf.getvalue().splitlines(), 1)
+    ]
 
 
 def _load(records: list[Recorded], page: int, *, rollback_at: int | None = None,
@@ -98,23 +95,3 @@ def test_the_loader_writes_nothing_sealed(records: list[Recorded]) -> None:
     assert '"name"' not in data and '"id_number"' not in data and "sealed" not in data
     assert '"name"' not in facts
     assert applicants.fetchall()[0][0] == 0
-
-
-def test_a_dossiers_first_event_looks_nothing_up(records: list[Recorded]) -> None:
-    """Looking fact sheets up scans ``dossier_facts``: never for a dossier not yet stored."""
-    con = duckdb.connect()
-    loader = Loader(con, load_rules())
-    asked: list[set[str]] = []
-    lookup = loader._facts
-    loader._facts = lambda ids: (asked.append(set(ids)), lookup(ids))[1]  # type: ignore[method-assign]
-    for i in range(0, len(records), 400):
-        page = records[i : i + 400]
-        con.execute("BEGIN")
-        loader.apply(page)
-        con.execute("COMMIT")
-        first = {r.envelope["dossier_id"] for r in page if r.version == 1}
-        assert not asked[-1] & first
-    con.execute("BEGIN")
-    loader.apply(records[:400])  # a replay: those dossiers are stored, so they are looked up
-    con.execute("ROLLBACK")
-    assert asked[-1] == {r.envelope["dossier_id"] for r in records[:400]}
