@@ -20,12 +20,8 @@ it stores ``view(facts, rules, now=<last instant of that month>)`` for every
 dossier open at that instant (``dossier_period_ends``). An event that arrives
 later than the watermark for a month already closed recomputes that dossier's
 rows for the months it falls in (when the dossier has no event after that month
-end). Memory stays bounded: fact sheets live in ``dossier_facts``; in memory are
-those of the open dossiers (packed as their JSON: a state per open dossier, set by
-the province's size, not the log's length) and an LRU cache of ended ones. Looking
-fact sheets up in ``dossier_facts`` scans that table, which grows with the log: at
-a province's density nearly every page touches dossiers an LRU of recent ones no
-longer holds.
+end). Memory stays bounded: fact sheets live in ``dossier_facts`` and only an LRU
+cache of them is kept in memory.
 
 If the caller rolls its transaction back after ``apply`` returned, the next
 ``apply`` notices (a token written with each page is not the one it left) and
@@ -103,8 +99,7 @@ class Loader:
         self.rules_766 = pause_book(rules)
         self.tz = ZoneInfo(rules.latest.timezone)
         self.cache_size = cache_size
-        self._cache: OrderedDict[str, Facts] = OrderedDict()  # ended dossiers, LRU
-        self._open: dict[str, bytes] = {}  # open dossiers' fact sheets, as JSON
+        self._cache: OrderedDict[str, Facts] = OrderedDict()
         self._watermark: datetime | None = None
         self._state_loaded = False
         self._waiting: dict[str, Facts] = {}
@@ -114,7 +109,6 @@ class Loader:
     def reset(self) -> None:
         """Forget what is held in memory (after the caller's transaction rolled back)."""
         self._cache.clear()
-        self._open.clear()
         self._state_loaded = False
         self._watermark = None
         self._waiting = {}
@@ -193,10 +187,9 @@ class Loader:
             self._open_month(wm, touched, periods)
         self._watermark = wm
         inserted = self._insert_events(new) if new else 0
-        packed = {did: orjson.dumps(f) for did, f in touched.items()}
-        self._write(touched, packed, periods, recs[-1].position)
+        self._write(touched, periods, recs[-1].position)
         for did, f in touched.items():
-            self._remember(did, f, packed[did])
+            self._remember(did, f)
         return inserted
 
     def _month_bounds(self, instant: datetime) -> tuple[datetime, datetime]:
@@ -223,13 +216,7 @@ class Loader:
         self._generation = state.get("generation")
         self._state_loaded = True
 
-    def _remember(self, did: str, f: Facts, packed: bytes) -> None:
-        """Keep an open dossier's fact sheet until it ends; an ended one in the LRU."""
-        if end_of(f) is None:
-            self._open[did] = packed
-            self._cache.pop(did, None)
-            return
-        self._open.pop(did, None)
+    def _remember(self, did: str, f: Facts) -> None:
         cache = self._cache
         cache[did] = f
         cache.move_to_end(did)
@@ -240,12 +227,7 @@ class Loader:
         """The fact sheets of ``ids`` (from the cache, else ``dossier_facts``)."""
         out: dict[str, Facts] = {}
         missing = []
-        loads = orjson.loads
         for did in ids:
-            packed = self._open.get(did)
-            if packed is not None:
-                out[did] = loads(packed)
-                continue
             f = self._cache.get(did)
             if f is None:
                 missing.append(did)
@@ -377,7 +359,6 @@ class Loader:
     def _write(
         self,
         touched: dict[str, Facts],
-        packed: dict[str, bytes],
         periods: dict[tuple[str, date], dict[str, Any] | None],
         position: int,
     ) -> None:
@@ -390,7 +371,9 @@ class Loader:
             handovers.extend(hrows)
         if touched:
             ids = list(touched)
-            facts_batch = arrow({"dossier_id": ids, "facts": [packed[d].decode() for d in ids]})
+            facts_batch = arrow(
+                {"dossier_id": ids, "facts": [orjson.dumps(touched[d]).decode() for d in ids]}
+            )
             con.register("loader_facts", facts_batch)
             replace_rows(con, "dossier_facts", "SELECT * FROM loader_facts", ["dossier_id"])
             con.unregister("loader_facts")
