@@ -28,11 +28,14 @@ def records() -> list[Recorded]:
 
 
 def _load(records: list[Recorded], page: int, *, rollback_at: int | None = None,
-          replay: bool = False, cache: int = 10_000) -> dict[str, list[Any]]:  # fmt: skip
+          replay: bool = False, cache: int = 10_000, restarts: bool = False,
+          ) -> dict[str, list[Any]]:  # fmt: skip
     con = duckdb.connect()
     loader = Loader(con, load_rules(), cache_size=cache)
     pages = [records[i : i + page] for i in range(0, len(records), page)]
     for i, p in enumerate(pages):
+        if restarts:  # a new process each page: every fact sheet read back from the file
+            loader = Loader(con, load_rules(), cache_size=cache)
         con.execute("BEGIN")
         loader.apply(p)
         if i == rollback_at:  # the caller's own write failed after apply returned
@@ -53,6 +56,7 @@ def test_pages_of_any_size_give_the_same_tables(records: list[Recorded]) -> None
 
 def test_a_tiny_cache_reads_the_folds_back_from_the_file(records: list[Recorded]) -> None:
     assert _load(records, 500, cache=3) == _load(records, 500)
+    assert _load(records, 500, restarts=True) == _load(records, 500)
 
 
 def test_replayed_records_change_nothing(records: list[Recorded]) -> None:
