@@ -53,14 +53,11 @@ def grouped(rows: Iterable[Row], *, run_bytes: int = RUN_BYTES) -> Iterator[list
         names = (Path(tmp) / f"run-{i}" for i in count())
         runs: list[Path] = []
         run: list[Row] = []
-        size = 0
-        for row in rows:
-            run.append(row)
-            size += len(row[3]) + ROW_OVERHEAD
-            if size >= run_bytes:
+        for batch in _batches(rows, run_bytes):  # every run but the last goes to disk
+            if run:
                 run.sort()
                 runs.append(_write(next(names), run))
-                run, size = [], 0
+            run = batch
         run.sort()
         while len(runs) + 1 > FAN_IN:  # merge the oldest runs until the rest fit in one merge
             k = min(FAN_IN, len(runs) + 2 - FAN_IN)
@@ -84,23 +81,25 @@ def _opened(runs: list[Path]) -> Iterator[list[Iterator[Row]]]:
 def _write(path: Path, run: Iterable[Row]) -> Path:
     """A sorted run as length-prefixed LZ4 chunks of marshalled rows."""
     with path.open("wb") as f:
-        chunk: list[Row] = []
-        size = 0
-        for row in run:
-            chunk.append(row)
-            size += len(row[3]) + ROW_OVERHEAD
-            if size >= CHUNK_BYTES:
-                _put(f, chunk)
-                chunk, size = [], 0
-        if chunk:
-            _put(f, chunk)
+        for chunk in _batches(run, CHUNK_BYTES):
+            blob = lz4.frame.compress(marshal.dumps(chunk))
+            f.write(len(blob).to_bytes(8))
+            f.write(blob)
     return path
 
 
-def _put(f: IO[bytes], chunk: list[Row]) -> None:
-    blob = lz4.frame.compress(marshal.dumps(chunk))
-    f.write(len(blob).to_bytes(8))
-    f.write(blob)
+def _batches(rows: Iterable[Row], limit: int) -> Iterator[list[Row]]:
+    """Consecutive rows, cut when their size in memory reaches ``limit`` bytes."""
+    batch: list[Row] = []
+    size = 0
+    for row in rows:
+        batch.append(row)
+        size += len(row[3]) + ROW_OVERHEAD
+        if size >= limit:
+            yield batch
+            batch, size = [], 0
+    if batch:
+        yield batch
 
 
 def _read(f: IO[bytes]) -> Iterator[Row]:
