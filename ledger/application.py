@@ -563,12 +563,12 @@ class DossierLedger(Application[str]):
         position (<= upto)``, in ledger order, read in pages and not decoded: for
         regrouping the log by dossier (:mod:`ledger.dossier_order`)."""
         pos = self._pos_col
-        stop = "" if upto is None else f"AND {pos} <= {int(upto)} "
+        stop, bound = ("", []) if upto is None else (f"AND {pos} <= ? ", [upto])
         while True:
             rows = self.recorder.query(
                 f"SELECT originator_id, originator_version, {pos}, state FROM {self._table} "
                 f"WHERE {pos} > ? {stop}ORDER BY {pos} LIMIT ?",
-                [after, page],
+                [after, *bound, page],
             )
             if not rows:
                 return

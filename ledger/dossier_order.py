@@ -1,8 +1,9 @@
 """The log regrouped by dossier without seeking: an external merge sort.
 
-A process-mining export writes one case per dossier and a rebuild folds
-whole dossiers in worker processes, so both need each dossier's events together. Reading them through the (dossier, version) key
-makes the store jump to another part of the file for nearly every event; once
+A process-mining export writes one case per dossier and a rebuild folds whole
+dossiers in worker processes, so both need each dossier's events together.
+Reading them through the (dossier, version) key makes the store jump to
+another part of the file for nearly every event; once
 the log is larger than the page cache (a province-year: 25 GB) every jump
 waits on the disk. Instead the log is read once in ledger order (straight
 through the file), cut into runs of about :data:`RUN_BYTES` of stored bytes,

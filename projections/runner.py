@@ -270,8 +270,9 @@ class RebuildReport:
     """What a rebuild did and where its time went.
 
     ``read_seconds``, ``derive_seconds`` and ``write_seconds`` are process-seconds:
-    reading and folding, and deriving rows, are summed over the worker processes
-    (they overlap in wall time); writing is the parent's time in the database.
+    decoding and folding, and deriving rows, are summed over the worker processes
+    (they overlap in wall time); writing is the parent's time in the database. The
+    parent's reading and regrouping of the log counts only in ``total_seconds``.
     """
 
     events: int
@@ -424,7 +425,7 @@ def _rebuild_forked(
     pool = mp.get_context("fork").Pool(workers, _worker_init)
     try:
         packed = (marshal.dumps(c, 2) for c in chunks)
-        report = _load(projector, _in_order(pool, _chunk_task, packed, 2 * workers), workers, start)
+        report = _load(projector, _in_order(pool, packed, 2 * workers), workers, start)
         pool.close()  # every task is done: let the workers exit on their own
         pool.join()
         return report
@@ -433,17 +434,15 @@ def _rebuild_forked(
         _FOLD = None
 
 
-def _in_order(
-    pool: Any, task: Callable[[bytes], _ChunkResult], args: Iterable[bytes], window: int
-) -> Iterator[_ChunkResult]:
-    """``pool.imap(task, args)`` with at most ``window`` tasks submitted and not yet
-    consumed: ``imap`` would read the whole log ahead, and let finished chunks pile up
-    in this process while it inserts."""
+def _in_order(pool: Any, packed: Iterable[bytes], window: int) -> Iterator[_ChunkResult]:
+    """``pool.imap(_chunk_task, packed)`` with at most ``window`` chunks submitted and not
+    yet consumed: ``imap`` would read the whole log ahead, and let finished chunks pile
+    up in this process while it inserts."""
     pending: deque[Any] = deque()
-    for arg in args:
+    for chunk in packed:
         if len(pending) >= window:
             yield pending.popleft().get()
-        pending.append(pool.apply_async(task, (arg,)))
+        pending.append(pool.apply_async(_chunk_task, (chunk,)))
     while pending:
         yield pending.popleft().get()
 
@@ -461,7 +460,7 @@ def _warm(ledger: Any, projector: Projector) -> None:
 def _load(
     projector: Projector, results: Iterable[_ChunkResult], workers: int, start: float
 ) -> RebuildReport:
-    """Insert each range's rows as it arrives, then tracking and workload; one commit."""
+    """Insert each chunk's rows as it arrives, then tracking and workload; one commit."""
     events = dossiers = position = 0
     read_s = derive_s = 0.0
     t = time.perf_counter()

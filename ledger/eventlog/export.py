@@ -8,8 +8,9 @@ and one event per ledger event (``concept:name``, ``time:timestamp``,
 opened; a case carries the applicant's pseudonym.
 
 The log is read in ledger order and regrouped by dossier through a sort on
-disk, so memory holds one sorted run and one dossier at a time. :func:`ledger_mapping` is the mapping that imports an
-export back (``dossier import``), with the same dossiers and verdicts.
+disk, so memory holds one sorted run and one dossier at a time.
+:func:`ledger_mapping` is the mapping that imports an export back (``dossier
+import``), with the same dossiers and verdicts.
 """
 
 from __future__ import annotations
