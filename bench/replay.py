@@ -31,10 +31,17 @@ Usage: python bench/replay.py [--quick] [--json] [--days N] [--seed S] [--worker
 
 from __future__ import annotations
 
+import os
+import sys
+
+# This folder holds bench/streams.py, named like the package projections.store imports:
+# keep the folder off the import path (as bench/streams.py does).
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
+
 import argparse
 import io
 import json
-import sys
 import tempfile
 import time
 from pathlib import Path
