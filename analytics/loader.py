@@ -52,8 +52,8 @@ from analytics.rows import (
     event_batch,
 )
 from analytics.schema import ensure_schema
-from ledger.events import Recorded
-from ledger.rules import RuleBook
+from ledger.domain.events import Recorded
+from ledger.domain.rules import RuleBook
 from projections.state import Facts, end_of, evolve_into, view
 
 if TYPE_CHECKING:

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from analytics.schema import DOSSIER_COLUMNS, HANDOVER_COLUMNS, PERIOD_END_COLUMNS
-from ledger.events import Recorded
-from ledger.rules import RuleBook
+from ledger.domain.events import Recorded
+from ledger.domain.rules import RuleBook
 from projections.control_sheet import rows as control_rows
 from projections.state import Facts, calendar, rule_set
 

@@ -35,13 +35,13 @@ import orjson
 from analytics.connection import connect_writer, replace_rows
 from analytics.snapshot import publish, publish_pending
 from ledger import topics
-from ledger.events import Recorded
+from ledger.domain.events import Recorded
 
 if TYPE_CHECKING:
     import duckdb
 
     from ledger.application import DossierLedger
-    from ledger.rules import RuleBook
+    from ledger.domain.rules import RuleBook
 
 TABLE = "events"
 OUTPUT_TOPICS: dict[str, str] = {
@@ -81,7 +81,7 @@ class DuckDBSink:
         self.path = str(path)
         self.con: duckdb.DuckDBPyConnection = connect_writer(self.path)
         if rules is None:
-            from ledger.rules import load_rules
+            from ledger.domain.rules import load_rules
 
             rules = load_rules()
         self.loader = Loader(self.con, rules)

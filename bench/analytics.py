@@ -46,10 +46,10 @@ import pyarrow as pa  # noqa: E402
 
 from analytics.loader import Loader  # noqa: E402
 from analytics.schema import ensure_schema  # noqa: E402
-from ledger.events import Recorded  # noqa: E402
+from ledger.domain.events import Recorded  # noqa: E402
+from ledger.domain.rules import load_rules  # noqa: E402
 from ledger.gc_pause import paused_gc  # noqa: E402
-from ledger.rules import load_rules  # noqa: E402
-from ledger.simulator import simulate  # noqa: E402
+from simulator import simulate  # noqa: E402
 
 PAGE = 10_000
 EVENT_COLUMNS = (

@@ -2,7 +2,7 @@
 
 What is measured (``--json`` prints the figures as one JSON object on the last line):
 
-* ``<stage>_s`` for each stage of ``web.demo.run_demo`` on a fresh data directory
+* ``<stage>_s`` for each stage of ``system.demo.run_demo`` on a fresh data directory
   (simulate, ingest, verify, project, process, report), and ``total_s``;
 * ``events``, ``dossiers``, ``events_per_s`` (events / total seconds);
 * baseline: ``raw_read_s``, the seconds to read and decode the whole log once
@@ -41,8 +41,8 @@ def main() -> None:
     os.environ.setdefault("DOSSIER_PROGRESS", "off")
 
     from ledger.bootstrap import open_ledger
-    from ledger.config import Settings
-    from web.demo import run_demo
+    from ledger.settings import Settings
+    from system.demo import run_demo
 
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings.from_env(Path(tmp) / "data")

@@ -30,15 +30,15 @@ from pathlib import Path
 
 import orjson
 
+from interchange.cases import map_case
+from interchange.export import export_log, ledger_mapping
+from interchange.importer import import_log, spare_core
+from interchange.mapping import parse_mapping
+from interchange.xes import read_xes
 from ledger.bootstrap import open_ledger
-from ledger.config import Settings
-from ledger.eventlog.cases import map_case
-from ledger.eventlog.export import export_log, ledger_mapping
-from ledger.eventlog.importer import import_log, spare_core
-from ledger.eventlog.mapping import parse_mapping
-from ledger.eventlog.xes import read_xes
 from ledger.ingest import ingest_lines
-from ledger.simulator import simulate
+from ledger.settings import Settings
+from simulator import simulate
 
 
 def main() -> None:

@@ -30,9 +30,9 @@ from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate
 
 from ledger.bootstrap import open_ledger
-from ledger.config import Settings
 from ledger.ingest import BATCH_SIZE, ingest_lines
-from ledger.simulator import simulate
+from ledger.settings import Settings
+from simulator import simulate
 
 
 class RawDossier(Aggregate):

@@ -35,12 +35,12 @@ from pathlib import Path
 import orjson
 
 from ledger.bootstrap import open_ledger
-from ledger.config import Settings
 from ledger.ingest import ingest_lines
 from ledger.kafka import encode_event, ensure_topics, make_producer
 from ledger.relay import Relay
-from ledger.testing.factories import event_stream
-from ledger.testing.tansu import running_tansu
+from ledger.settings import Settings
+from simulator.factories import event_stream
+from system.harness.tansu import running_tansu
 
 
 def ingest_rate(tmp: Path, jsonl: bytes) -> tuple[float, object]:

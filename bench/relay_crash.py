@@ -17,9 +17,9 @@ from contextlib import nullcontext
 from pathlib import Path
 
 from ledger.kafka import ensure_topics
-from ledger.testing.crash import run_crash_scenario
-from ledger.testing.factories import event_stream
-from ledger.testing.tansu import running_tansu
+from simulator.factories import event_stream
+from system.harness.crash import run_crash_scenario
+from system.harness.tansu import running_tansu
 
 
 def main() -> None:

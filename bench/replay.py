@@ -47,12 +47,12 @@ import time
 from pathlib import Path
 
 from ledger.bootstrap import open_ledger
-from ledger.config import Settings
 from ledger.gc_pause import paused_gc
 from ledger.ingest import ingest_lines
-from ledger.simulator import simulate
+from ledger.settings import Settings
 from projections.runner import Projector, rebuild
 from projections.store import SQLiteReadModels
+from simulator import simulate
 
 
 def raw_read_rate(ledger: object) -> tuple[float, int]:
@@ -87,7 +87,7 @@ def main() -> None:
             sys.exit(f"simulated events were rejected: {report.rejected}")
         raw, events = max(raw_read_rate(ledger) for _ in range(3))
         store = SQLiteReadModels(Path(tmp) / "readmodels.sqlite3")
-        projector = Projector(store, ledger.rules)
+        projector = Projector(store, ledger.domain.rules)
         runs, checksums = [], []
         for _ in range(2):
             runs.append(rebuild(ledger, projector, workers=args.workers))

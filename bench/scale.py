@@ -246,7 +246,7 @@ def measure(
 ) -> dict[str, dict[str, Any]]:
     """Every command (or those whose first word is in ``only``) on one log: ingest
     first, then up to ``jobs`` at once."""
-    from ledger.eventlog.export import ledger_mapping
+    from interchange.export import ledger_mapping
 
     work.mkdir(parents=True, exist_ok=True)
     (work / "mapping.toml").write_text(ledger_mapping("xes"), encoding="utf-8")

@@ -2,7 +2,7 @@
 workers, 2 stream workers on one PostgreSQL and one Tansu broker, all at once.
 
 The scenario and its checks (nothing lost or reordered per dossier: store, topic,
-read models, stream outputs) are ``ledger.testing.distributed.run``; the test suite
+read models, stream outputs) are ``system.harness.distributed.run``; the test suite
 runs it small (``tests/integration/test_scale_distributed.py``). Figures: seconds
 from the writers' start until the writers are done (``ingest_s``), until every
 event was read back from ``dossier.events`` (``relayed_s``), until the read models
@@ -33,8 +33,8 @@ _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 sys.path.insert(0, str(_HERE.parent))
 
-from ledger.testing.distributed import run  # noqa: E402
-from ledger.testing.tansu import running_tansu  # noqa: E402
+from system.harness.distributed import run  # noqa: E402
+from system.harness.tansu import running_tansu  # noqa: E402
 
 PG = os.environ.get("DOSSIER_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 

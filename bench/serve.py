@@ -40,15 +40,15 @@ _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 sys.path.insert(0, str(_HERE.parent))
 
-from ledger.config import Settings  # noqa: E402
+from ledger.settings import Settings  # noqa: E402
 
 
 def build(data_dir: Path, days: int, seed: int) -> None:
     from ledger.bootstrap import open_ledger
     from ledger.ingest import ingest_lines
-    from ledger.simulator import simulate
     from projections.runner import Projector, rebuild
     from projections.store import open_store
+    from simulator import simulate
 
     settings = Settings.from_env(data_dir)
     out = io.StringIO()
@@ -57,7 +57,7 @@ def build(data_dir: Path, days: int, seed: int) -> None:
     ingest_lines(ledger, io.StringIO(out.getvalue()))
     store = open_store(settings)
     try:
-        rebuild(ledger, Projector(store, ledger.rules))
+        rebuild(ledger, Projector(store, ledger.domain.rules))
     finally:
         store.close()
 

@@ -111,11 +111,11 @@ def by_process(tmp: Path, days: int, seed: int) -> tuple[set[tuple[str, str]], d
 
 
 def by_driver(tmp: Path, days: int, seed: int) -> tuple[set[tuple[str, str]], dict[str, Any]]:
-    from ledger.catalog import load_catalog
-    from ledger.events import Recorded
-    from ledger.rules import load_rules
-    from ledger.simulator import simulate
+    from ledger.domain.catalog import load_catalog
+    from ledger.domain.events import Recorded
+    from ledger.domain.rules import load_rules
     from projections import state
+    from simulator import simulate
     from streams.signals.drive import Driver
 
     events, labels = tmp / "e.jsonl", tmp / "l.jsonl"

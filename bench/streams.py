@@ -45,17 +45,17 @@ from pathlib import Path
 from typing import Any
 
 from ledger.bootstrap import open_ledger, open_rules
-from ledger.catalog import load_catalog
-from ledger.config import Settings
+from ledger.domain.catalog import load_catalog
 from ledger.ingest import ingest_lines
-from ledger.simulator import simulate
-from ledger.testing.tansu import free_port, start_tansu, stop_process, tansu_binary
+from ledger.settings import Settings
 from projections.runner import Projector, rebuild
 from projections.store import SQLiteReadModels
+from simulator import simulate
 from streams.embedded import process
 from streams.pipeline import Pipeline
+from system.harness.tansu import free_port, start_tansu, stop_process, tansu_binary
 
-CLI = [sys.executable, "-c", "from ledger.cli import main; main()"]
+CLI = [sys.executable, "-c", "from cli.main import main; main()"]
 
 
 def build(data: Path, days: int, seed: int) -> int:

@@ -27,12 +27,19 @@ from eventsourcing.domain import (
 from eventsourcing.persistence import IntegrityError, OperationalError, StoredEvent, Transcoder
 from eventsourcing.utils import get_topic
 
-from ledger import hashchain
-from ledger.dossier import EMPTY, ImpossibleEvent, Lifecycle, check, evolve
-from ledger.events import SCHEMA_VERSION, EnvelopeError, Recorded, parse_instant, upcast, validate
+from ledger.domain import hashchain
+from ledger.domain.events import (
+    SCHEMA_VERSION,
+    EnvelopeError,
+    Recorded,
+    parse_instant,
+    upcast,
+    validate,
+)
+from ledger.domain.lifecycle import EMPTY, ImpossibleEvent, Lifecycle, check, evolve
+from ledger.domain.privacy import KeyStore, new_key, pseudonym, seal_applicant, unseal_applicant
+from ledger.domain.rules import NoRuleSetForDossier, NoRuleSetInForce, RuleBook
 from ledger.gc_pause import paused_gc
-from ledger.privacy import KeyStore, new_key, pseudonym, seal_applicant, unseal_applicant
-from ledger.rules import NoRuleSetForDossier, NoRuleSetInForce, RuleBook
 
 SQLITE_RECORDER = "ledger.sqlite_store:LedgerSQLiteRecorder"
 POSTGRES_RECORDER = "ledger.postgres_store:LedgerPostgresRecorder"

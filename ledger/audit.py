@@ -22,7 +22,7 @@ import orjson
 from eventsourcing.persistence import PersistenceError
 
 from ledger.application import DossierLedger, DossierNotFound
-from ledger.hashchain import (
+from ledger.domain.hashchain import (
     DIGEST_ALGORITHM,
     ChainHeads,
     EventTally,

@@ -5,8 +5,8 @@ from __future__ import annotations
 from urllib.parse import parse_qs, unquote, urlparse
 
 from ledger.application import POSTGRES_RECORDER, SQLITE_RECORDER, DossierLedger
-from ledger.config import Settings
-from ledger.rules import RuleBook, load_rules
+from ledger.domain.rules import RuleBook, load_rules
+from ledger.settings import Settings
 
 
 def postgres_env(url: str) -> dict[str, str]:

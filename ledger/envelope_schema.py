@@ -1,11 +1,11 @@
-"""JSON Schema of the event envelope, generated from ``ledger.events.EVENT_TYPES``.
+"""JSON Schema of the event envelope, generated from ``ledger.domain.events.EVENT_TYPES``.
 
 ``python -m ledger.envelope_schema`` (re)writes the committed files under
 ``ledger/schema/``; ``--check`` exits 1 if they differ from what the code
 would generate. Files (JSON Schema draft 2020-12):
 
 * ``envelope.v2.json``: an input envelope, as ``dossier ingest`` and
-  ``DossierLedger.append`` accept it (``ledger.events.validate`` agrees with it,
+  ``DossierLedger.append`` accept it (``ledger.domain.events.validate`` agrees with it,
   apart from calendar checks such as 30 February, which only ``validate`` makes);
 * ``stored-envelope.v2.json``: an envelope as the ledger stores and publishes
   it (ledger fields set, applicant sealed), what relay and stream consumers read;
@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ledger.events import (
+from ledger.domain.events import (
     APPLICANT_FIELDS,
     EVENT_TYPES,
     INSTANT_PATTERN,
@@ -179,7 +179,7 @@ def envelope_schema(*, stored: bool = False) -> dict[str, Any]:
         "$schema": DRAFT,
         "$id": f"{BASE_ID}{name}.v{SCHEMA_VERSION}.json",
         "title": "dossier-ledger event envelope" + (" (as stored)" if stored else ""),
-        "description": "Generated from ledger.events.EVENT_TYPES by "
+        "description": "Generated from ledger.domain.events.EVENT_TYPES by "
         "`python -m ledger.envelope_schema`; see docs/events.md.",
         "type": "object",
         "required": required,

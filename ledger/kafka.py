@@ -18,11 +18,10 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
-import click
 import orjson
 
 from ledger import topics
-from ledger.events import SCHEMA_VERSION, Recorded, upcast
+from ledger.domain.events import SCHEMA_VERSION, Recorded, upcast
 from ledger.gc_pause import paused_gc
 
 if TYPE_CHECKING:
@@ -87,11 +86,11 @@ class KafkaConfigError(ValueError):
     """No bootstrap servers were configured."""
 
 
-class TopicError(click.ClickException):
+class TopicError(RuntimeError):
     """A topic is missing or has another partition count than configured.
 
-    A :class:`click.ClickException`, so any command that meets it (relay,
-    project, sink, workers) stops with this one-line message and exit status 1.
+    Any command that meets it (relay, project, sink, workers) stops with this
+    one-line message and exit status 1 (``cli.options.click_error``).
     """
 
 

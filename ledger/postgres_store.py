@@ -17,7 +17,7 @@ from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
 from psycopg.sql import SQL, Identifier
 
-from ledger.privacy import new_key
+from ledger.domain.privacy import new_key
 
 INDEX_TABLE = "ledger_event_index"
 CURSORS_TABLE = "ledger_cursors"

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from ledger.hashchain import StoredRow
+from ledger.domain.hashchain import StoredRow
 
 if TYPE_CHECKING:
     from ledger.application import DossierLedger

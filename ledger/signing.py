@@ -21,7 +21,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ledger.hashchain import canonical
+from ledger.domain.hashchain import canonical
 
 SIGNATURE_ALGORITHM = "ed25519"
 KEY_FILE = "signing.key"

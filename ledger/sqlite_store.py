@@ -21,7 +21,7 @@ from typing import Any
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 
-from ledger.privacy import new_key
+from ledger.domain.privacy import new_key
 
 INDEX_TABLE = "ledger_event_index"
 CURSORS_TABLE = "ledger_cursors"

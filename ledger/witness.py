@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from ledger import topics
-from ledger.hashchain import Problem
+from ledger.domain.hashchain import Problem
 
 if TYPE_CHECKING:
     from ledger.application import DossierLedger

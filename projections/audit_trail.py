@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from ledger.events import Recorded
-from ledger.rules import RuleBook
+from ledger.domain.events import Recorded
+from ledger.domain.rules import RuleBook
 from projections import state as dossier_state
 from projections.control_sheet import paused_between, step_deadline
 

@@ -22,8 +22,8 @@ from datetime import datetime, timedelta
 from operator import itemgetter
 from typing import Any
 
-from ledger.clock import FINISHED, BusinessCalendar, classify_finished
-from ledger.rules import RuleBook
+from ledger.domain.clock import FINISHED, BusinessCalendar, classify_finished
+from ledger.domain.rules import RuleBook
 from projections.state import (
     Facts,
     as_written,

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ledger.events import Recorded
+from ledger.domain.events import Recorded
 from ledger.kafka import decode_event
 from ledger.topics import EVENTS
 from projections.runner import Projector

@@ -33,10 +33,10 @@ from zoneinfo import ZoneInfo
 
 import orjson
 
+from ledger.domain.events import Recorded
+from ledger.domain.rules import RuleBook
 from ledger.dossier_order import RUN_BYTES, Row, grouped
-from ledger.events import Recorded
 from ledger.gc_pause import paused_gc
-from ledger.rules import RuleBook
 from projections import control_sheet, workload
 from projections import state as dossier_state
 from projections.store import DOSSIER_COLUMNS, ReadModelStore, utc_key

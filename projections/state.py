@@ -9,7 +9,7 @@ Two layers, so that a replay stays cheap and a stored fold stays exact:
   uninterrupted one reach the same bytes.
 * :func:`view` derives what an auditor reads (status, holder, deadlines,
   working time used and left, on-time class) from a fact sheet, the
-  :class:`~ledger.rules.RuleBook` and an instant ``now``; every deadline comes
+  :class:`~ledger.domain.rules.RuleBook` and an instant ``now``; every deadline comes
   from the working-day clock of the rule set pinned at receipt.
 
 Deadlines (domain brief §4): the deadline of record is the receipt's
@@ -30,8 +30,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from ledger.clock import BusinessCalendar, Duration, classify_finished, classify_open
-from ledger.dossier import (
+from ledger.domain.clock import BusinessCalendar, Duration, classify_finished, classify_open
+from ledger.domain.events import Recorded
+from ledger.domain.lifecycle import (
     AWAITING_SUPPLEMENT,
     IN_PROGRESS,
     RECEIVED,
@@ -40,8 +41,7 @@ from ledger.dossier import (
     TERMINAL,
     WITHDRAWN,
 )
-from ledger.events import Recorded
-from ledger.rules import RuleBook, RuleSet
+from ledger.domain.rules import RuleBook, RuleSet
 
 Facts = dict[str, Any]
 """A dossier's fact sheet: JSON values only (see the module docstring)."""

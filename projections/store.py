@@ -31,8 +31,8 @@ from typing import Any
 
 import orjson
 
+from ledger.domain.watermark import DEFAULT_LATENESS
 from projections.workload import Held
-from streams.watermark import DEFAULT_LATENESS
 
 DOSSIER_COLUMNS = (
     "dossier_id",

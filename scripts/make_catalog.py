@@ -1,10 +1,10 @@
 """Derive the packaged procedure catalogue from ``shared/data/procedures.csv``.
 
-Usage: python scripts/make_catalog.py [procedures.csv] [ledger/catalogdata/procedures.json.gz]
+Usage: python scripts/make_catalog.py [procedures.csv] [ledger/domain/catalogdata/procedures.json.gz]
 
 The output is deterministic (same CSV, same bytes): gzip with mtime 0, sorted
 keys, no set or dict-order randomness. What is derived and why is described in
-``ledger/catalogdata/README.md``; in short:
+``ledger/domain/catalogdata/README.md``; in short:
 
 * time limits with unit ``unknown`` (or no value) get a plausible default,
   marked in ``assumed``;
@@ -30,7 +30,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CSV = ROOT.parent / "shared" / "data" / "procedures.csv"
-DEFAULT_OUT = ROOT / "ledger" / "catalogdata" / "procedures.json.gz"
+DEFAULT_OUT = ROOT / "ledger" / "domain" / "catalogdata" / "procedures.json.gz"
 
 FIRST_VALID_FROM = date(2018, 6, 21)  # ND 61/2018 in force: every procedure is published from then
 DEFAULT_WORKING_DAYS = 7

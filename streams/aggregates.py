@@ -24,7 +24,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from ledger.rules import RuleBook
+from ledger.domain.rules import RuleBook
 from streams.config import StreamConfig
 from streams.dossier import Emit
 from streams.outputs import alert

@@ -11,8 +11,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from ledger.domain.watermark import DEFAULT_GRACE, DEFAULT_LATENESS
 from streams.signals import SignalConfig
-from streams.watermark import DEFAULT_GRACE, DEFAULT_LATENESS
 
 
 @dataclass(frozen=True)

@@ -29,11 +29,11 @@ from typing import Any
 
 import orjson
 
-from ledger.config import Settings
+from ledger.domain.watermark import Watermark
+from ledger.settings import Settings
 from streams.config import StreamConfig
 from streams.outputs import TABLES, ddl
 from streams.pipeline import Pipeline
-from streams.watermark import Watermark
 
 CHECKPOINT = "embedded"
 PUBLISH_EVERY = 30.0
@@ -250,7 +250,7 @@ def process(
     is told what; with ``deliver`` the alerts are sent as they fire and, at the end
     of a run, until every delivery has succeeded or run out of retries."""
     from ledger.bootstrap import open_ledger, open_rules
-    from ledger.catalog import load_catalog
+    from ledger.domain.catalog import load_catalog
 
     config = config or StreamConfig()
     stop = stop or threading.Event()

@@ -26,8 +26,8 @@ from typing import Any
 import orjson
 
 from ledger import topics
+from ledger.domain.rules import RuleBook
 from ledger.kafka import decode_event
-from ledger.rules import RuleBook
 from streams.codec import packed
 from streams.config import StreamConfig
 from streams.partitioned import FACTS, BadEvent, EventStage, KeyedStage, bundled

@@ -25,14 +25,14 @@ from datetime import datetime
 from typing import Any
 
 from ledger import topics
-from ledger.events import EVENT_TYPES, Recorded
-from ledger.rules import RuleBook
+from ledger.domain.events import EVENT_TYPES, Recorded
+from ledger.domain.rules import RuleBook
+from ledger.domain.watermark import Watermark
 from streams.aggregates import Aggregates
 from streams.config import StreamConfig
 from streams.dossier import DossierProcessor, Emit
 from streams.outputs import METRIC_KEY
 from streams.signals import Detectors
-from streams.watermark import Watermark
 
 Out = list[tuple[str, str, dict[str, Any]]]
 """(topic, key, value); topic ``facts`` means the keyed stage's input."""

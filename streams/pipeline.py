@@ -20,15 +20,15 @@ from typing import Any
 
 import orjson
 
-from ledger.events import Recorded
-from ledger.rules import RuleBook
+from ledger.domain.events import Recorded
+from ledger.domain.rules import RuleBook
+from ledger.domain.watermark import Watermark
 from streams.aggregates import Aggregates
 from streams.codec import packed
 from streams.config import StreamConfig
 from streams.dossier import DossierProcessor, Emit, NoState
 from streams.outputs import METRIC_KEY
 from streams.signals import Detectors
-from streams.watermark import Watermark
 
 
 class Pipeline:

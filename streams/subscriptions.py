@@ -33,7 +33,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from ledger.simulator import KINDS as SIGNAL_KINDS
+from simulator import KINDS as SIGNAL_KINDS
 
 ALERT_KINDS = ("deadline", "low_on_time_rate", "refusal_burst", "harassment")
 LEVELS = ("half", "three_quarters", "due")

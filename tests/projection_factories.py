@@ -14,8 +14,8 @@ import zlib
 from datetime import datetime, timedelta
 from typing import Any
 
-from ledger.events import Recorded
-from ledger.rules import RuleBook, build_rules
+from ledger.domain.events import Recorded
+from ledger.domain.rules import RuleBook, build_rules
 
 TZ = "+07:00"
 RULE_SET = "ND118-2025/v1"

@@ -7,8 +7,8 @@ import heapq
 from datetime import datetime
 from typing import Any
 
-from ledger.catalog import build_catalog
-from ledger.rules import RuleBook, build_rules, load_rules
+from ledger.domain.catalog import build_catalog
+from ledger.domain.rules import RuleBook, build_rules, load_rules
 from streams.signals import SignalConfig
 from streams.signals.drive import Driver
 from tests.projection_factories import DossierBuilder, recorded, rules_for_tests, t

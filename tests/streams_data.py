@@ -5,9 +5,9 @@ from __future__ import annotations
 import io
 
 from ledger.bootstrap import open_ledger
-from ledger.config import Settings
 from ledger.ingest import ingest_lines
-from ledger.simulator import simulate
+from ledger.settings import Settings
+from simulator import simulate
 
 
 def simulated_ledger(settings: Settings, *, days: int, seed: int) -> list[dict]:

@@ -9,7 +9,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from ledger.config import Settings
+from ledger.settings import Settings
 from streams.outputs import TABLES, ddl, output_id
 from web.server import serving  # noqa: F401  (the tests start the app with it)
 
@@ -18,9 +18,9 @@ def build(data_dir: Path, days: int = 3, seed: int = 1) -> Settings:
     """Simulate, ingest and project ``days`` of a province into ``data_dir``."""
     from ledger.bootstrap import open_ledger
     from ledger.ingest import ingest_lines
-    from ledger.simulator import simulate
     from projections.runner import Projector, rebuild
     from projections.store import open_store
+    from simulator import simulate
 
     settings = Settings.from_env(data_dir)
     out = io.StringIO()
@@ -30,7 +30,7 @@ def build(data_dir: Path, days: int = 3, seed: int = 1) -> Settings:
     assert report.rejected == 0, report.errors[:3]
     store = open_store(settings)
     try:
-        rebuild(ledger, Projector(store, ledger.rules), workers=1)
+        rebuild(ledger, Projector(store, ledger.domain.rules), workers=1)
     finally:
         store.close()
     return settings

@@ -32,7 +32,7 @@ from starlette.schemas import SchemaGenerator
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from ledger.config import Settings
+from ledger.settings import Settings
 from web.site import ALERT_LEVELS, DEADLINE_STATES, Site
 from web.snapshot_reader import AnalyticsBusy
 

@@ -7,7 +7,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from ledger.config import Settings
+from ledger.settings import Settings
 
 
 @contextmanager

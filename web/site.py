@@ -23,7 +23,7 @@ from typing import Any
 
 import orjson
 
-from ledger.config import Settings
+from ledger.settings import Settings
 from web.snapshot_reader import Analytics, AnalyticsBusy
 
 ALERT_LEVELS = ("half", "three_quarters", "due", "warning", "severe")
@@ -130,7 +130,7 @@ class Site:
         """The furthest watermark the stream processors have checkpointed."""
         from datetime import timedelta
 
-        from streams.watermark import DEFAULT_LATENESS, Watermark
+        from ledger.domain.watermark import DEFAULT_LATENESS, Watermark
 
         try:
             rows = self.analytics.rows(

@@ -10,7 +10,7 @@ Contract (the processor relies on exactly this):
 * ``Detectors.on_event(st, facts, rec, view)`` -> ``(signals, routed)``: ``st`` is this
   dossier's detector scratch (a JSON dict the detectors own and mutate; persisted
   between calls), ``facts`` the projection fact sheet *after* ``rec`` was folded,
-  ``rec`` the :class:`~ledger.events.Recorded`, ``view(now)`` the memoised
+  ``rec`` the :class:`~ledger.domain.events.Recorded`, ``view(now)`` the memoised
   ``projections.state.view(facts, rules, now)``. ``signals`` are
   ``streams.outputs.signal`` rows; ``routed`` is a list of ``(key, fact)`` pairs for
   the keyed stage (``"applicant:<pseudonym>"``, ``"officials"``).
@@ -41,8 +41,8 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from ledger.events import Recorded
-from ledger.rules import RuleBook
+from ledger.domain.events import Recorded
+from ledger.domain.rules import RuleBook
 from streams.signals import apology, applicant, conduct, custody, officials, supplements
 from streams.signals.common import Ctx
 from streams.signals.config import SignalConfig
@@ -63,8 +63,8 @@ class Detectors:
     """Every per-dossier detector of brief §8."""
 
     def __init__(self, rules: RuleBook, catalog: Any = None, config: SignalConfig | None = None):
-        """``catalog``: a :class:`ledger.catalog.Catalog`; None: the packaged one
-        (:func:`ledger.catalog.load_catalog`, read on first use); False: none (every
+        """``catalog``: a :class:`ledger.domain.catalog.Catalog`; None: the packaged one
+        (:func:`ledger.domain.catalog.load_catalog`, read on first use); False: none (every
         procedure unknown: the receipt's own documents are the required list)."""
         self.rules = rules
         self._catalog = catalog
@@ -73,7 +73,7 @@ class Detectors:
     @property
     def catalog(self) -> Any:
         if self._catalog is None:
-            from ledger.catalog import load_catalog
+            from ledger.domain.catalog import load_catalog
 
             self._catalog = load_catalog()
         return None if self._catalog is False else self._catalog

@@ -9,8 +9,8 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from ledger.clock import BusinessCalendar, Duration
-from ledger.rules import RuleBook, RuleSet
+from ledger.domain.clock import BusinessCalendar, Duration
+from ledger.domain.rules import RuleBook, RuleSet
 from projections import state
 from streams.outputs import signal
 from streams.signals.config import SignalConfig

@@ -19,8 +19,8 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from ledger.events import Recorded
-from ledger.rules import RuleBook
+from ledger.domain.events import Recorded
+from ledger.domain.rules import RuleBook
 from projections import state
 from streams.signals import ApplicantDetector, Detectors, OfficialAlerts, SignalConfig
 

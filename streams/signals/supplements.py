@@ -5,7 +5,7 @@
   exceeds it, with the count per stage and in total.
 * ``unlisted_document_requested``: a requested or collected document (at receipt,
   in a request, in a supplement received) not on the version's required list at
-  receipt (``ledger.catalog``; the receipt's own ``documents`` when the catalog
+  receipt (``ledger.domain.catalog``; the receipt's own ``documents`` when the catalog
   does not know the version), or a request that does not go through the desk.
 * ``late_supplement_request``: a request (not at intake) after the rule set's
   ``supplement_request_window`` counted from the receipt (Civil Code counting, at
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ledger.clock import Duration, classify_finished
+from ledger.domain.clock import Duration, classify_finished
 from streams.signals.common import Ctx, parse
 
 

@@ -11,8 +11,8 @@ import pytest
 from click.testing import CliRunner, Result
 
 from analytics.report import parse_period
-from ledger.cli import main
-from ledger.testing.factories import event_stream, write_jsonl
+from cli.main import main
+from simulator.factories import event_stream, write_jsonl
 
 pytestmark = pytest.mark.e2e
 

@@ -16,7 +16,7 @@ from click.testing import CliRunner
 
 from analytics.sink import insert_outputs
 from analytics.snapshot import publish
-from ledger.cli import main
+from cli.main import main
 from streams.outputs import output_id
 
 pytestmark = pytest.mark.e2e

@@ -17,12 +17,12 @@ from click.testing import CliRunner, Result
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from cli.main import main
 from ledger.bootstrap import open_ledger
-from ledger.cli import main
-from ledger.config import Settings
-from ledger.simulator import simulate
+from ledger.settings import Settings
 from projections import audit_trail, control_sheet
 from projections import state as dossier_state
+from simulator import simulate
 
 pytestmark = pytest.mark.e2e
 
@@ -44,7 +44,7 @@ def province(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     try:
         ids = sorted({r.envelope["dossier_id"] for r in ledger.iter_all()})
         stored = {did: ledger.events_of(did) for did in ids}
-        rules = ledger.rules
+        rules = ledger.domain.rules
     finally:
         ledger.close()
         ledger.keys.close()

@@ -16,8 +16,8 @@ import orjson
 import pytest
 from click.testing import CliRunner, Result
 
-from ledger.cli import main
-from ledger.testing.factories import event_stream, write_jsonl
+from cli.main import main
+from simulator.factories import event_stream, write_jsonl
 
 pytestmark = pytest.mark.e2e
 
@@ -180,11 +180,11 @@ def test_forget(loaded: Path, events: list[dict[str, Any]]) -> None:
 
 
 def test_simulate_writes_valid_envelopes(tmp_path: Path) -> None:
-    pytest.importorskip("ledger.simulator", reason="simulator not written yet")
+    pytest.importorskip("simulator", reason="simulator not written yet")
     out = tmp_path / "e.jsonl"
     result = CliRunner().invoke(main, ["simulate", "--days", "1", "--seed", "2", "--out", str(out)])
     assert result.exit_code == 0, result.output
-    from ledger.events import validate
+    from ledger.domain.events import validate
 
     lines = out.read_bytes().splitlines()
     assert lines and all(validate(orjson.loads(x)) for x in lines)
@@ -241,9 +241,9 @@ def test_console_script_ingest_verify(tmp_path: Path, events: list[dict[str, Any
 
 def test_simulate_ingest_verify_pipeline(tmp_path: Path) -> None:
     try:
-        from ledger.simulator import simulate  # noqa: F401
+        from simulator import simulate  # noqa: F401
     except ImportError as e:
-        pytest.skip(f"ledger.simulator.simulate not available yet: {e}")
+        pytest.skip(f"simulator.simulate not available yet: {e}")
     sim = sh("simulate", "--days", "3", "--seed", "1", "--out", "e.jsonl", cwd=tmp_path)
     assert sim.returncode == 0, sim.stderr
     ingest = sh("ingest", "e.jsonl", "--format", "json", cwd=tmp_path)

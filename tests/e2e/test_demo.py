@@ -19,7 +19,7 @@ import pytest
 pytestmark = pytest.mark.e2e
 
 DAYS = "2"
-CLI = [sys.executable, "-c", "from ledger.cli import main; main()"]
+CLI = [sys.executable, "-c", "from cli.main import main; main()"]
 
 
 def dossier(*args: str, cwd: Path, **kwargs: Any) -> subprocess.CompletedProcess[str]:
@@ -45,7 +45,7 @@ def state_of(data: Path) -> dict[str, Any]:
     import duckdb
 
     from analytics.snapshot import snapshot_path
-    from ledger.config import Settings
+    from ledger.settings import Settings
     from projections.store import open_store
 
     store = open_store(Settings.from_env(data))

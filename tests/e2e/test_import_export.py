@@ -16,14 +16,14 @@ import orjson
 import pytest
 from click.testing import CliRunner
 
+from cli.main import main
+from interchange.export import ledger_mapping
 from ledger.bootstrap import open_ledger
-from ledger.cli import main
-from ledger.config import Settings
-from ledger.eventlog.export import ledger_mapping
 from ledger.ingest import ingest_lines
-from ledger.simulator import simulate
-from ledger.testing.factories import dossier_life, envelope
+from ledger.settings import Settings
 from projections.state import fold, view
+from simulator import simulate
+from simulator.factories import dossier_life, envelope
 
 RULES = """
 extends: packaged
@@ -95,9 +95,9 @@ def verdicts(data_dir: Path, now: str, rules_path: Path | None = None) -> dict[s
     out = {}
     ids = sorted({r.dossier_id for r in ledger.iter_all()})
     for did in ids:
-        out[did] = view(fold(ledger.events_of(did)), ledger.rules, datetime.fromisoformat(now))[
-            "on_time"
-        ]
+        out[did] = view(
+            fold(ledger.events_of(did)), ledger.domain.rules, datetime.fromisoformat(now)
+        )["on_time"]
     return out
 
 
@@ -477,18 +477,18 @@ def test_exported_case_attributes_carry_the_projection_verdict(tmp_path: Path) -
 def test_export_parquet_calls_the_analytics_export_or_says_it_is_missing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setitem(sys.modules, "analytics.export", None)  # as if not installed
+    monkeypatch.setitem(sys.modules, "interchange.parquet", None)  # as if not installed
     result = CliRunner().invoke(
         main, ["export", "--parquet", str(tmp_path / "pq"), "--data-dir", str(tmp_path)]
     )
     assert result.exit_code == 1
-    assert "--parquet: the Parquet export (analytics.export) is not available" in result.output
+    assert "--parquet: the Parquet export (interchange.parquet) is not available" in result.output
     calls: list[tuple] = []
-    fake = types.ModuleType("analytics.export")
+    fake = types.ModuleType("interchange.parquet")
     fake.export_parquet = lambda settings, out_dir: (
         calls.append((settings, out_dir)) or {"tables": 3}
     )  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "analytics.export", fake)
+    monkeypatch.setitem(sys.modules, "interchange.parquet", fake)
     result = run(
         "export", "--parquet", str(tmp_path / "pq"), "--data-dir", str(tmp_path), "--format", "json"
     )
@@ -505,8 +505,8 @@ def test_export_needs_an_output(tmp_path: Path) -> None:
 def test_reading_in_a_second_process_gives_the_same_import(
     tmp_path: Path, city: dict[str, Any], fmt: str
 ) -> None:
-    from ledger.eventlog.importer import import_log
-    from ledger.eventlog.mapping import load_mapping
+    from interchange.importer import import_log
+    from interchange.mapping import load_mapping
 
     log = tmp_path / f"city.{fmt}"
     log.write_text(XES if fmt == "xes" else CSV_LOG, encoding="utf-8")
@@ -525,9 +525,9 @@ def test_reading_in_a_second_process_gives_the_same_import(
 def test_a_broken_log_read_in_a_second_process_keeps_the_cases_before_the_break(
     tmp_path: Path, city: dict[str, Any]
 ) -> None:
-    from ledger.eventlog.cases import LogError
-    from ledger.eventlog.importer import import_log
-    from ledger.eventlog.mapping import load_mapping
+    from interchange.cases import LogError
+    from interchange.importer import import_log
+    from interchange.mapping import load_mapping
 
     log = tmp_path / "broken.xes"
     cut = XES.index("<trace>", XES.index("C-LATE"))  # after two whole traces
@@ -539,7 +539,7 @@ def test_a_broken_log_read_in_a_second_process_keeps_the_cases_before_the_break(
 
 
 def test_export_parquet_without_an_analytics_database_is_a_clear_error(tmp_path: Path) -> None:
-    pytest.importorskip("analytics.export")
+    pytest.importorskip("interchange.parquet")
     result = CliRunner().invoke(
         main, ["export", "--parquet", str(tmp_path / "pq"), "--data-dir", str(tmp_path)]
     )

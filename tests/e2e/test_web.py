@@ -176,7 +176,7 @@ def test_a_deleted_last_event_shows_on_the_dossier_page(tmp_path: Path) -> None:
 def test_serve_refuses_a_data_dir_without_a_ledger(tmp_path: Path) -> None:
     from click.testing import CliRunner
 
-    from ledger.cli import main
+    from cli.main import main
 
     result = CliRunner().invoke(main, ["serve", "--data-dir", str(tmp_path / "none")])
     assert result.exit_code == 1 and "no ledger in" in result.output

@@ -114,8 +114,8 @@ def test_an_alert_fired_by_ingested_events_arrives_live(site, tmp_path: Path) ->
     import subprocess
     import sys
 
-    from ledger.config import Settings
-    from ledger.simulator import simulate
+    from ledger.settings import Settings
+    from simulator import simulate
 
     browser = site[0]
     out = io.StringIO()
@@ -123,7 +123,7 @@ def test_an_alert_fired_by_ingested_events_arrives_live(site, tmp_path: Path) ->
     lines = out.getvalue().splitlines(keepends=True)
     half = len(lines) // 2
     settings = Settings.from_env(tmp_path / "data")
-    cli = [sys.executable, "-c", "from ledger.cli import main; main()"]
+    cli = [sys.executable, "-c", "from cli.main import main; main()"]
     env = {k: v for k, v in os.environ.items() if not k.startswith("DOSSIER_")}
     env["DOSSIER_DATA_DIR"] = str(settings.data_dir)
 

@@ -14,9 +14,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from ledger.config import Settings
-from ledger.testing.tansu import free_port
+from ledger.settings import Settings
 from streams.embedded import process
+from system.harness.tansu import free_port
 from tests.streams_data import simulated_ledger
 
 pytestmark = pytest.mark.integration

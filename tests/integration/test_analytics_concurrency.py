@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from analytics.snapshot import connect_reader, snapshot_path
-from ledger.cli import main
+from cli.main import main
 
 DOSSIER = str(Path(sys.executable).with_name("dossier"))  # the console script of this venv
 

@@ -9,7 +9,7 @@ import duckdb
 import pyarrow.dataset as ds
 from click.testing import CliRunner
 
-from ledger.cli import main
+from cli.main import main
 
 
 def test_export_parquet_writes_every_table_by_month(tmp_path: Path) -> None:

@@ -9,13 +9,13 @@ import orjson
 import pytest
 from click.testing import CliRunner
 
+from cli.main import main
 from ledger import topics
 from ledger.bootstrap import open_ledger
-from ledger.cli import main
-from ledger.config import Settings
 from ledger.kafka import ensure_topics, make_producer
 from ledger.relay import Relay
-from ledger.testing.factories import event_stream
+from ledger.settings import Settings
+from simulator.factories import event_stream
 from streams.outputs import output_id
 
 pytestmark = pytest.mark.integration

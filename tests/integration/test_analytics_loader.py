@@ -10,9 +10,9 @@ import orjson
 import pytest
 
 from analytics.loader import Loader
-from ledger.events import Recorded
-from ledger.rules import load_rules
-from ledger.simulator import simulate
+from ledger.domain.events import Recorded
+from ledger.domain.rules import load_rules
+from simulator import simulate
 
 TABLES = ("events", "dossiers", "handovers", "dossier_period_ends", "dossier_facts")
 

@@ -21,8 +21,8 @@ import duckdb
 import pytest
 from click.testing import CliRunner
 
-from ledger.cli import main
-from ledger.rules import RuleBook, load_rules
+from cli.main import main
+from ledger.domain.rules import RuleBook, load_rules
 from projections.state import evolve_into, view
 
 START = date(2025, 9, 24)

@@ -16,11 +16,11 @@ import pytest
 
 from ledger.audit import verify
 from ledger.bootstrap import open_ledger
-from ledger.config import Settings
 from ledger.kafka import ensure_topics
-from ledger.testing.crash import dossier_executable
-from ledger.testing.factories import event_stream, write_jsonl
-from ledger.testing.topic import dedupe, ledger_positions, read_topic
+from ledger.settings import Settings
+from simulator.factories import event_stream, write_jsonl
+from system.harness.crash import dossier_executable
+from system.harness.topic import dedupe, ledger_positions, read_topic
 
 pytestmark = pytest.mark.integration
 

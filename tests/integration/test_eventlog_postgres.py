@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from interchange.export import dossiers, export_log, ledger_mapping
+from interchange.importer import import_log
+from interchange.mapping import parse_mapping
 from ledger.bootstrap import open_ledger
-from ledger.config import Settings
-from ledger.eventlog.export import dossiers, export_log, ledger_mapping
-from ledger.eventlog.importer import import_log
-from ledger.eventlog.mapping import parse_mapping
-from ledger.testing.factories import event_stream
+from ledger.settings import Settings
 from projections.state import fold, view
+from simulator.factories import event_stream
 
 pytestmark = pytest.mark.integration
 
@@ -22,7 +22,10 @@ pytestmark = pytest.mark.integration
 def _verdicts(ledger, now: datetime) -> dict[str, tuple[str, int]]:
     ids = sorted({r.dossier_id for r in ledger.iter_all()})
     return {
-        d: (view(fold(ledger.events_of(d)), ledger.rules, now)["on_time"], len(ledger.events_of(d)))
+        d: (
+            view(fold(ledger.events_of(d)), ledger.domain.rules, now)["on_time"],
+            len(ledger.events_of(d)),
+        )
         for d in ids
     }
 

@@ -8,10 +8,9 @@ import orjson
 import pytest
 from click.testing import CliRunner
 
+from cli.main import main
 from ledger import topics
 from ledger.bootstrap import open_ledger
-from ledger.cli import main
-from ledger.config import Settings
 from ledger.kafka import (
     TopicError,
     ensure_topics,
@@ -19,7 +18,8 @@ from ledger.kafka import (
     partition_counts,
     require_topics,
 )
-from ledger.testing.factories import event_stream
+from ledger.settings import Settings
+from simulator.factories import event_stream
 
 pytestmark = pytest.mark.integration
 

@@ -14,13 +14,13 @@ import orjson
 import pytest
 from click.testing import CliRunner
 
+from cli.main import main
 from ledger.bootstrap import open_ledger
-from ledger.cli import main
-from ledger.config import Settings
 from ledger.kafka import decode_event, ensure_topics, make_producer
 from ledger.relay import Relay, RelayError
-from ledger.testing.factories import VN, envelope, event_stream, write_jsonl
-from ledger.testing.topic import dedupe, ledger_positions, read_topic
+from ledger.settings import Settings
+from simulator.factories import VN, envelope, event_stream, write_jsonl
+from system.harness.topic import dedupe, ledger_positions, read_topic
 
 pytestmark = pytest.mark.integration
 
@@ -280,9 +280,9 @@ def test_sink_loads_the_topic_into_duckdb_idempotently_by_position(
 
 def test_simulate_ingest_relay_once_leaves_exactly_the_ledger(fresh_kafka: str, tmp_path: Path):
     """The issue's end-to-end check, on the simulator's output (once it exists)."""
-    simulator = pytest.importorskip("ledger.simulator")
+    simulator = pytest.importorskip("simulator")
     if not hasattr(simulator, "simulate"):
-        pytest.skip("ledger.simulator.simulate is not written yet")
+        pytest.skip("simulator.simulate is not written yet")
     data = str(tmp_path / "data")
     events = tmp_path / "sim.jsonl"
     runner = CliRunner()

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from ledger.kafka import ensure_topics
-from ledger.testing.crash import run_crash_scenario
-from ledger.testing.factories import event_stream
+from simulator.factories import event_stream
+from system.harness.crash import run_crash_scenario
 
 pytestmark = pytest.mark.integration
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from ledger.bootstrap import open_ledger
-from ledger.config import Settings
+from ledger.settings import Settings
 from projections.runner import STORE_TRACKING, Projector, rebuild
 from projections.store import SQLiteReadModels
 from tests.projection_factories import province

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from ledger.bootstrap import open_ledger
-from ledger.config import Settings
 from ledger.kafka import encode_event
+from ledger.settings import Settings
 from projections.kafka_runner import BadRecord, run_kafka
 from projections.runner import Projector, rebuild
 from projections.store import SQLiteReadModels

@@ -16,8 +16,8 @@ import pytest
 import projections.runner as runner
 from ledger.application import DossierLedger
 from ledger.bootstrap import open_ledger
-from ledger.config import Settings
 from ledger.log_reader import LogSource
+from ledger.settings import Settings
 from projections.runner import STORE_TRACKING, Projector, rebuild
 from projections.store import SQLiteReadModels
 from tests.projection_factories import province
@@ -45,7 +45,7 @@ def always_fork(monkeypatch: pytest.MonkeyPatch) -> None:
 def checksum(ledger: DossierLedger, path: Path, **kwargs: int) -> str:
     store = SQLiteReadModels(path)
     try:
-        report = rebuild(ledger, Projector(store, ledger.rules), **kwargs)
+        report = rebuild(ledger, Projector(store, ledger.domain.rules), **kwargs)
         assert report.position == ledger.max_position()
         assert store.position(STORE_TRACKING) == report.position
         return store.checksum()

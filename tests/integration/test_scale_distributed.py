@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ledger.testing.distributed import run
+from system.harness.distributed import run
 
 pytestmark = pytest.mark.integration
 

@@ -16,16 +16,16 @@ from typing import Any
 import orjson
 import pytest
 
-from ledger import hashchain
 from ledger.application import Dossier, DossierLedger, DossierNotFound
 from ledger.audit import check_digest, issue_digest, verify
 from ledger.bootstrap import open_ledger
-from ledger.config import Settings
-from ledger.dossier import ImpossibleEvent
-from ledger.events import EnvelopeError
+from ledger.domain import hashchain
+from ledger.domain.events import EnvelopeError
+from ledger.domain.lifecycle import ImpossibleEvent
+from ledger.domain.privacy import pseudonym
 from ledger.ingest import ingest_lines
-from ledger.privacy import pseudonym
-from ledger.testing.factories import START, dossier_life, envelope, event_stream
+from ledger.settings import Settings
+from simulator.factories import START, dossier_life, envelope, event_stream
 
 pytestmark = pytest.mark.integration
 

@@ -17,7 +17,7 @@ import duckdb
 import pytest
 
 from ledger.bootstrap import open_ledger
-from ledger.config import Settings
+from ledger.settings import Settings
 from projections.runner import Projector, rebuild
 from projections.store import SQLiteReadModels
 from streams.embedded import process
@@ -26,7 +26,7 @@ from tests.streams_data import simulated_ledger
 pytestmark = pytest.mark.integration
 
 NOW = datetime(2025, 10, 31, 17, 0, tzinfo=ZoneInfo("Asia/Ho_Chi_Minh"))
-CLI = [sys.executable, "-c", "from ledger.cli import main; main()"]
+CLI = [sys.executable, "-c", "from cli.main import main; main()"]
 
 
 def tables(db: Path) -> dict[str, list[tuple]]:

@@ -25,7 +25,7 @@ import pytest
 pytestmark = pytest.mark.integration
 
 NOW = "2025-11-30"
-CLI = [sys.executable, "-c", "from ledger.cli import main; main()"]
+CLI = [sys.executable, "-c", "from cli.main import main; main()"]
 OUTPUTS = ("dossier.signals", "dossier.alerts", "dossier.metrics", "dossier.dlq")
 
 
@@ -80,7 +80,7 @@ class Outputs:
 
 def count_events(data: Path) -> int:
     from ledger.bootstrap import open_ledger
-    from ledger.config import Settings
+    from ledger.settings import Settings
 
     led = open_ledger(Settings.from_env(data))
     try:
@@ -118,8 +118,8 @@ def produce_bad_records(bootstrap: str, data: Path) -> None:
     from kafka import KafkaProducer
 
     from ledger.bootstrap import open_ledger
-    from ledger.config import Settings
     from ledger.kafka import encode_event
+    from ledger.settings import Settings
 
     led = open_ledger(Settings.from_env(data))
     try:  # a dossier still open at the end: the workers keep its state (and its last hash)

@@ -19,14 +19,14 @@ import psycopg
 import pytest
 from click.testing import CliRunner
 
-from ledger import hashchain
+from cli.main import main
 from ledger.application import DossierLedger
 from ledger.audit import issue_digest, proven_whole, verify
 from ledger.bootstrap import conninfo, open_ledger
-from ledger.cli import main
-from ledger.config import Settings
-from ledger.hashchain import Problem
-from ledger.testing.factories import dossier_life
+from ledger.domain import hashchain
+from ledger.domain.hashchain import Problem
+from ledger.settings import Settings
+from simulator.factories import dossier_life
 
 pytestmark = pytest.mark.integration
 

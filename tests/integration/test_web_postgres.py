@@ -14,11 +14,11 @@ pytestmark = pytest.mark.integration
 
 def test_serve_reads_the_postgres_ledger_and_read_models(pg_url: str, tmp_path: Path) -> None:
     from ledger.bootstrap import open_ledger
-    from ledger.config import Settings
     from ledger.ingest import ingest_lines
-    from ledger.simulator import simulate
+    from ledger.settings import Settings
     from projections.runner import Projector, rebuild
     from projections.store import open_store
+    from simulator import simulate
     from web.app import create_app
 
     settings = Settings.from_env(tmp_path / "data", store=pg_url)
@@ -28,7 +28,7 @@ def test_serve_reads_the_postgres_ledger_and_read_models(pg_url: str, tmp_path: 
     assert ingest_lines(ledger, io.StringIO(out.getvalue())).rejected == 0
     store = open_store(settings)
     try:
-        rebuild(ledger, Projector(store, ledger.rules), workers=1)
+        rebuild(ledger, Projector(store, ledger.domain.rules), workers=1)
         open_now = len(store.select("rm_dossiers", "WHERE status NOT IN ('RETURNED', 'WITHDRAWN')"))
         workload = store.select("rm_workload")
     finally:

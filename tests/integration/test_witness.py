@@ -18,18 +18,18 @@ import orjson
 import pytest
 from click.testing import CliRunner
 
+from cli.main import main
 from ledger import topics
 from ledger.audit import issue_signed_digest
 from ledger.bootstrap import open_ledger
-from ledger.cli import main
-from ledger.config import Settings
-from ledger.hashchain import event_hash
+from ledger.domain.hashchain import event_hash
 from ledger.kafka import ensure_topics, make_producer
 from ledger.relay import DigestIssuer, DigestSchedule, Relay
+from ledger.settings import Settings
 from ledger.signing import init_keys, verify_signature
-from ledger.testing.factories import event_stream
-from ledger.testing.topic import read_topic
 from ledger.witness import compare_with_topic
+from simulator.factories import event_stream
+from system.harness.topic import read_topic
 
 pytestmark = pytest.mark.integration
 
@@ -333,7 +333,7 @@ def test_dossier_relay_follow_signs_digests_and_stops_on_sigterm(
     import signal
     import subprocess
 
-    from ledger.testing.crash import dossier_executable
+    from system.harness.crash import dossier_executable
 
     settings = Settings.from_env(tmp_path / "data")
     open_ledger(settings).append_batch(event_stream(15, seed=37))
@@ -383,7 +383,7 @@ def test_against_kafka_refuses_an_emptied_or_foreign_witness(
     fresh_kafka: str, tmp_path: Path
 ) -> None:
     """The relay acknowledged everything on one broker; another broker holds nothing."""
-    from ledger.testing.tansu import running_tansu
+    from system.harness.tansu import running_tansu
 
     settings = _relayed(tmp_path, fresh_kafka, dossiers=5)
     with running_tansu() as other:

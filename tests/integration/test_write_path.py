@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from ledger.application import _DOSSIER_TOPIC, Dossier
 from ledger.bootstrap import open_ledger
-from ledger.config import Settings
+from ledger.settings import Settings
 
 
 def test_direct_stored_events_equal_the_library_mapping(tmp_path) -> None:
@@ -30,7 +30,7 @@ def test_direct_stored_events_equal_the_library_mapping(tmp_path) -> None:
 def test_appended_events_read_back_through_the_repository(tmp_path) -> None:
     import random
 
-    from ledger.testing.factories import dossier_life
+    from simulator.factories import dossier_life
 
     ledger = open_ledger(Settings.from_env(tmp_path))
     events = dossier_life("000.00.12.H41-250901-0001", random.Random(1), steps=3)

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from ledger.catalog import CatalogError, load_catalog, step_plan
-from ledger.clock import Duration
-from ledger.events import ROLES, TIME_UNITS
+from ledger.domain.catalog import CatalogError, load_catalog, step_plan
+from ledger.domain.clock import Duration
+from ledger.domain.events import ROLES, TIME_UNITS
 
 ROOT = Path(__file__).resolve().parents[2]
 CSV = ROOT.parent / "shared" / "data" / "procedures.csv"
@@ -138,5 +138,5 @@ def test_packaged_file_is_what_the_script_derives(tmp_path: Path) -> None:
         rows = list(csv.DictReader(f))
     out = tmp_path / "procedures.json.gz"
     module.write(module.build(rows), out)
-    packaged = ROOT / "ledger" / "catalogdata" / "procedures.json.gz"
+    packaged = ROOT / "ledger" / "domain" / "catalogdata" / "procedures.json.gz"
     assert out.read_bytes() == packaged.read_bytes()

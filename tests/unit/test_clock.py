@@ -11,14 +11,14 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger.clock import (
+from ledger.domain.clock import (
     BusinessCalendar,
     Duration,
     classify_finished,
     classify_open,
     deadline_of_record,
 )
-from ledger.rules import CalendarOverrides, build_rules, load_rules
+from ledger.domain.rules import CalendarOverrides, build_rules, load_rules
 
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
 BOOK = load_rules()

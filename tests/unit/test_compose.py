@@ -9,17 +9,13 @@ import click
 import pytest
 import yaml
 
-from ledger.cli import main
+from cli.main import main
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
 SERVICES: dict = COMPOSE["services"]
-SOURCES = [
-    p
-    for pkg in ("ledger", "projections", "streams", "analytics")
-    for p in (ROOT / pkg).rglob("*.py")
-    if "testing" not in p.parts
-]
+SOURCES = [p for p in (ROOT / "ledger").rglob("settings.py")]
+"""Where every ``DOSSIER_*`` variable is read (``ledger.settings.Settings``, and nowhere else)."""
 
 
 def resolve(args: list[str]) -> list[str]:

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger.dossier import (
+from ledger.domain.lifecycle import (
     AWAITING_SUPPLEMENT,
     EMPTY,
     RESOLVED,
@@ -22,7 +22,7 @@ from ledger.dossier import (
     evolve,
     fold,
 )
-from ledger.testing.factories import START, dossier_life, envelope
+from simulator.factories import START, dossier_life, envelope
 
 DID = "D-1"
 

@@ -8,9 +8,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from ledger.eventlog.cases import CaseRejected, SourceCase, SourceEvent, map_case
-from ledger.eventlog.mapping import MappingError, parse_mapping
-from ledger.rules import build_rules, load_rules
+from interchange.cases import CaseRejected, SourceCase, SourceEvent, map_case
+from interchange.mapping import MappingError, parse_mapping
+from ledger.domain.rules import build_rules, load_rules
 
 MAPPING = """
 [source]
@@ -236,7 +236,7 @@ def test_a_wrong_mapping_file_is_refused_by_key(change: tuple[str, str], fragmen
 def test_the_documented_round_trip_mapping_is_the_one_the_code_gives() -> None:
     from pathlib import Path
 
-    from ledger.eventlog.export import ledger_mapping
+    from interchange.export import ledger_mapping
 
     doc = (Path(__file__).parents[2] / "docs" / "import.md").read_text(encoding="utf-8")
     assert f"```toml\n{ledger_mapping('xes')}```" in doc

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from ledger.events import (
+from ledger.domain.events import (
     EVENT_TYPES,
     SCHEMA_VERSION,
     EnvelopeError,

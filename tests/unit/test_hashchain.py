@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger.hashchain import (
+from ledger.domain.hashchain import (
     GENESIS,
     ChainHeads,
     EventTally,
@@ -24,7 +24,7 @@ from ledger.hashchain import (
     merkle_root,
     seal,
 )
-from ledger.testing.factories import dossier_life
+from simulator.factories import dossier_life
 
 DID = "D-7"
 

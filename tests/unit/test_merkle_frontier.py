@@ -7,7 +7,7 @@ import hashlib
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger.hashchain import MerkleFrontier, merkle_root
+from ledger.domain.hashchain import MerkleFrontier, merkle_root
 
 
 def _hashes(n: int) -> list[str]:

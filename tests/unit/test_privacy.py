@@ -7,8 +7,8 @@ import base64
 import pytest
 from cryptography.exceptions import InvalidTag
 
-from ledger.events import validate
-from ledger.privacy import (
+from ledger.domain.events import validate
+from ledger.domain.privacy import (
     PSEUDONYM_PREFIX,
     new_key,
     pseudonym,

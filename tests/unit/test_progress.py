@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from ledger import progress
+from cli import progress
 
 
 class FakeTTY(io.StringIO):

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger.events import Recorded
+from ledger.domain.events import Recorded
 from projections import state
 from tests.projection_factories import DossierBuilder, province, recorded, rules_for_tests, t
 

@@ -10,12 +10,12 @@ import orjson
 import pytest
 from click.testing import CliRunner
 
+from cli.main import main
 from ledger.bootstrap import open_ledger
-from ledger.cli import main
-from ledger.clock import BusinessCalendar
-from ledger.config import Settings
-from ledger.rules import NoRuleSetInForce, RulesError, load_rules
-from ledger.testing.factories import dossier_life
+from ledger.domain.clock import BusinessCalendar
+from ledger.domain.rules import NoRuleSetInForce, RulesError, load_rules
+from ledger.settings import Settings
+from simulator.factories import dossier_life
 
 PARIS = timezone(timedelta(hours=2))
 CITY_RULES = """

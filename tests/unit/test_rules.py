@@ -13,16 +13,16 @@ import pytest
 import yaml
 
 from ledger.application import SQLITE_RECORDER, DossierLedger
-from ledger.clock import Duration
-from ledger.dossier import fold
-from ledger.rules import RuleBook, RulesError, build_rules, load_rules
+from ledger.domain.clock import Duration
+from ledger.domain.lifecycle import fold
+from ledger.domain.rules import RuleBook, RulesError, build_rules, load_rules
 
 ND61, ND118 = "ND61-2018/v1", "ND118-2025/v1"
 BOOK = load_rules()
 
 
 def packaged() -> dict[str, Any]:
-    text = resources.files("ledger.rulesets").joinpath("rulesets.yaml").read_text("utf-8")
+    text = resources.files("ledger.domain.rulesets").joinpath("rulesets.yaml").read_text("utf-8")
     return yaml.safe_load(text)
 
 
@@ -208,7 +208,7 @@ def test_dossier_keeps_the_rule_set_pinned_at_receipt() -> None:
 
 
 def test_unknown_pinned_rule_set_is_refused() -> None:
-    from ledger.events import EnvelopeError
+    from ledger.domain.events import EnvelopeError
 
     env = _received("000.00.12.H41-250702-0001", "2025-07-02T09:00:00+07:00")
     env["data"]["rule_set"] = "ND999/v1"

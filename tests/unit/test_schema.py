@@ -13,8 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ledger import envelope_schema
-from ledger.events import EVENT_TYPES, EnvelopeError, validate
-from ledger.testing.factories import event_stream
+from ledger.domain.events import EVENT_TYPES, EnvelopeError, validate
+from simulator.factories import event_stream
 
 ENVELOPE = envelope_schema.envelope_schema()
 VALIDATOR = jsonschema.Draft202012Validator(ENVELOPE)

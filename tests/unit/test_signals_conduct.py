@@ -3,7 +3,7 @@ without reason, off-duty receipt, online to paper."""
 
 from __future__ import annotations
 
-from ledger.events import Recorded
+from ledger.domain.events import Recorded
 from projections import state
 from streams.signals import Detectors
 from tests.signal_cases import (

@@ -10,9 +10,9 @@ from collections import Counter
 
 import pytest
 
-from ledger.catalog import load_catalog
-from ledger.events import Recorded
-from ledger.simulator import KINDS, simulate
+from ledger.domain.catalog import load_catalog
+from ledger.domain.events import Recorded
+from simulator import KINDS, simulate
 from streams.signals.drive import Driver
 from tests.signal_cases import PACKAGED
 

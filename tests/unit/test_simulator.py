@@ -18,11 +18,11 @@ from typing import Any
 
 import pytest
 
-from ledger.catalog import load_catalog
-from ledger.clock import BusinessCalendar
-from ledger.events import validate
-from ledger.rules import load_rules
-from ledger.simulator import KINDS, Params, simulate
+from ledger.domain.catalog import load_catalog
+from ledger.domain.clock import BusinessCalendar
+from ledger.domain.events import validate
+from ledger.domain.rules import load_rules
+from simulator import KINDS, Params, simulate
 
 CODE = re.compile(r"^[0-9A-Z]{3}\.[0-9A-Z]{2}\.[0-9A-Z]{2}\.[A-Z]\d{2}-\d{6}-\d{4}$")
 RULES = load_rules()
@@ -115,8 +115,8 @@ def test_officials_act_in_office_hours_except_off_duty_receipts(month) -> None:
 
 def test_a_short_simulation_is_accepted_by_a_fresh_ledger(tmp_path: Path) -> None:
     from ledger.bootstrap import open_ledger
-    from ledger.config import Settings
     from ledger.ingest import ingest_lines
+    from ledger.settings import Settings
 
     events, _, summary = run(4, 3, start=date(2025, 9, 29))
     report = ingest_lines(open_ledger(Settings.from_env(tmp_path)), events.splitlines())
@@ -347,8 +347,8 @@ def test_late_dossiers_without_a_timely_apology_are_labelled(month) -> None:
 
 
 def test_idle_labels_match_the_step_budgets(month) -> None:
-    from ledger.clock import Duration
-    from ledger.simulator.timing import Timing
+    from ledger.domain.clock import Duration
+    from simulator.timing import Timing
 
     events, labels, _ = month
     expected = set()
@@ -401,7 +401,7 @@ def test_idle_labels_match_the_step_budgets(month) -> None:
 def test_cli_writes_events_labels_and_a_summary(tmp_path: Path) -> None:
     from click.testing import CliRunner
 
-    from ledger.cli import main
+    from cli.main import main
 
     out, labels = tmp_path / "e.jsonl", tmp_path / "l.jsonl"
     args = ["simulate", "--days", "3", "--seed", "4", "--start", "2025-10-06"]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from ledger.cli import main
+from cli.main import main
 
 
 def simulate(tmp_path: Path, name: str, *args: str) -> tuple[bytes, bytes, dict]:

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from ledger.events import Recorded
-from ledger.rules import load_rules
+from ledger.domain.events import Recorded
+from ledger.domain.rules import load_rules
 from streams.config import StreamConfig
 from streams.partitioned import FACTS, EventStage, KeyedStage, bundled
 from streams.pipeline import Pipeline

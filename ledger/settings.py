@@ -1,0 +1,59 @@
+"""Settings, read once from flags and ``DOSSIER_*`` environment variables.
+
+| variable | meaning | default |
+|---|---|---|
+| ``DOSSIER_DATA_DIR`` | directory of the embedded stores | ``./dossier-data`` |
+| ``DOSSIER_STORE`` | ``postgresql://user@host:port/db`` for the deployment store | SQLite file in the data dir |
+| ``DOSSIER_KEYSTORE`` | where applicant keys live (``postgresql://...``) | ``keys.sqlite3`` in the data dir, or the store's database |
+| ``DOSSIER_RULES`` | a rules file replacing the packaged one, or adding to it (``extends: packaged``; see docs/rules.md) | packaged ``ledger/domain/rulesets/rulesets.yaml`` |
+| ``DOSSIER_CALENDAR_OVERRIDES`` | a province's holiday / make-up-day overrides | packaged ``calendar-overrides.yaml`` |
+| ``DOSSIER_KAFKA_BOOTSTRAP`` | Kafka bootstrap servers ``host:port[,host:port]`` | none |
+
+Read where they are used: ``DOSSIER_KAFKA_PARTITIONS`` (partitions of the keyed topics,
+default 12) and ``DOSSIER_KAFKA_CLIENT`` (``confluent`` or ``kafka-python``) in
+``ledger/kafka.py``; ``DOSSIER_SIGNING_KEY`` (the digest signing key file, default
+``DATA_DIR/signing.key``) in ``ledger/signing.py``; ``DOSSIER_SQLITE_MMAP`` (bytes of
+the ledger a reader maps, default 1 GiB) in ``ledger/log_reader.py``;
+``DOSSIER_DUCKDB_MEMORY`` and ``DOSSIER_DUCKDB_CHECKPOINT`` (the analysts' writer) in
+``analytics/connection.py``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    store: str | None = None
+    keystore: str | None = None
+    rules_path: str | None = None
+    overrides_path: str | None = None
+    kafka_bootstrap: str | None = None
+
+    @classmethod
+    def from_env(
+        cls, data_dir: str | os.PathLike[str] | None = None, **overrides: object
+    ) -> Settings:
+        env = os.environ
+        settings = cls(
+            data_dir=Path(data_dir or env.get("DOSSIER_DATA_DIR") or "dossier-data"),
+            store=env.get("DOSSIER_STORE") or None,
+            keystore=env.get("DOSSIER_KEYSTORE") or None,
+            rules_path=env.get("DOSSIER_RULES") or None,
+            overrides_path=env.get("DOSSIER_CALENDAR_OVERRIDES") or None,
+            kafka_bootstrap=env.get("DOSSIER_KAFKA_BOOTSTRAP") or None,
+        )
+        given = {k: v for k, v in overrides.items() if v is not None}
+        return replace(settings, **given) if given else settings
+
+    @property
+    def sqlite_path(self) -> Path:
+        return self.data_dir / "ledger.sqlite3"
+
+    @property
+    def uses_postgres(self) -> bool:
+        return bool(self.store and self.store.startswith(("postgres://", "postgresql://")))
