@@ -87,7 +87,7 @@ def main() -> None:
             sys.exit(f"simulated events were rejected: {report.rejected}")
         raw, events = max(raw_read_rate(ledger) for _ in range(3))
         store = SQLiteReadModels(Path(tmp) / "readmodels.sqlite3")
-        projector = Projector(store, ledger.domain.rules)
+        projector = Projector(store, ledger.rules)
         runs, checksums = [], []
         for _ in range(2):
             runs.append(rebuild(ledger, projector, workers=args.workers))

@@ -57,7 +57,7 @@ def build(data_dir: Path, days: int, seed: int) -> None:
     ingest_lines(ledger, io.StringIO(out.getvalue()))
     store = open_store(settings)
     try:
-        rebuild(ledger, Projector(store, ledger.domain.rules))
+        rebuild(ledger, Projector(store, ledger.rules))
     finally:
         store.close()
 

@@ -167,7 +167,7 @@ def export(
         with progress.task("export", ledger.max_position() or None, unit="events") as bar:
             summary = export_log(
                 ledger,
-                ledger.domain.rules,
+                ledger.rules,
                 xes_path=xes_path,
                 csv_path=csv_path,
                 since=since.date() if since else None,

@@ -78,7 +78,7 @@ def history(
     if as_recorded and as_of is None:
         raise click.UsageError("--as-recorded needs --as-of INSTANT")
     ledger, records, chain = _load(settings, dossier_id)
-    rules = ledger.domain.rules
+    rules = ledger.rules
     now = as_of
     if now is not None:
         field = "recorded_at" if as_recorded else "occurred_at"
@@ -134,8 +134,8 @@ def control_sheet_command(dossier_id: str, fmt: str, settings: Settings) -> None
 
     ledger, records, chain = _load(settings, dossier_id)
     facts = dossier_state.fold(records)
-    header = {**control_sheet.header(facts, ledger.domain.rules), "hash_chain": _chain_line(chain)}
-    rows = control_sheet.rows(facts, ledger.domain.rules)
+    header = {**control_sheet.header(facts, ledger.rules), "hash_chain": _chain_line(chain)}
+    rows = control_sheet.rows(facts, ledger.rules)
     if fmt == "csv":
         click.echo(_chain_line(chain), err=True)
     if fmt == "json":
@@ -239,7 +239,7 @@ def project(
             from cli import progress
 
             ledger = open_ledger(settings)
-            projector = Projector(store, ledger.domain.rules)
+            projector = Projector(store, ledger.rules)
             with progress.task("project", unit="positions") as bar:
                 applied = run_store(
                     progress.reading(ledger, bar),
@@ -274,7 +274,7 @@ def rebuild_command(settings: Settings) -> None:
     store = open_store(settings)
     try:
         with progress.task("rebuild read models", unit="events") as bar:
-            report = rebuild(ledger, Projector(store, ledger.domain.rules))
+            report = rebuild(ledger, Projector(store, ledger.rules))
             bar.update(report.events, total=report.events)
         echo_json({**report.as_dict(), "checksum": store.checksum()})
     finally:

@@ -219,9 +219,9 @@ def import_log(
         pending, size = [], 0
 
     items = (
-        _mapped_elsewhere(path, mapping, ledger.domain.rules, progress)
+        _mapped_elsewhere(path, mapping, ledger.rules, progress)
         if parallel
-        else _mapped(path, mapping, ledger.domain.rules, progress)
+        else _mapped(path, mapping, ledger.rules, progress)
     )
     try:
         for item in items:

@@ -148,7 +148,7 @@ def project_stage(settings: Settings, tasks: Tasks = quiet) -> dict[str, Any]:
     store = open_store(settings)
     try:
         with tasks("read models", unit="events") as bar:
-            report = rebuild(ledger, Projector(store, ledger.domain.rules))
+            report = rebuild(ledger, Projector(store, ledger.rules))
             bar.update(report.events, total=report.events)
         return report.as_dict()
     finally:

@@ -30,7 +30,7 @@ def build(data_dir: Path, days: int = 3, seed: int = 1) -> Settings:
     assert report.rejected == 0, report.errors[:3]
     store = open_store(settings)
     try:
-        rebuild(ledger, Projector(store, ledger.domain.rules), workers=1)
+        rebuild(ledger, Projector(store, ledger.rules), workers=1)
     finally:
         store.close()
     return settings

@@ -44,7 +44,7 @@ def province(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     try:
         ids = sorted({r.envelope["dossier_id"] for r in ledger.iter_all()})
         stored = {did: ledger.events_of(did) for did in ids}
-        rules = ledger.domain.rules
+        rules = ledger.rules
     finally:
         ledger.close()
         ledger.keys.close()

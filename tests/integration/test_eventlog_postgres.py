@@ -23,7 +23,7 @@ def _verdicts(ledger, now: datetime) -> dict[str, tuple[str, int]]:
     ids = sorted({r.dossier_id for r in ledger.iter_all()})
     return {
         d: (
-            view(fold(ledger.events_of(d)), ledger.domain.rules, now)["on_time"],
+            view(fold(ledger.events_of(d)), ledger.rules, now)["on_time"],
             len(ledger.events_of(d)),
         )
         for d in ids

@@ -65,7 +65,7 @@ def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[OpenS
 
 
 def rebuilt_checksum(ledger: DossierLedger, store: ReadModelStore) -> str:
-    rebuild(ledger, Projector(store, ledger.domain.rules))
+    rebuild(ledger, Projector(store, ledger.rules))
     return store.checksum()
 
 
@@ -85,7 +85,7 @@ def test_incremental_run_equals_rebuild(ledger: DossierLedger, open_store: OpenS
     store = open_store()
     expected = rebuilt_checksum(ledger, store)
     store.reset()
-    applied = run_store(ledger, Projector(store, ledger.domain.rules), batch_size=37)
+    applied = run_store(ledger, Projector(store, ledger.rules), batch_size=37)
     assert applied == ledger.max_position()
     assert store.checksum() == expected
 
@@ -103,7 +103,7 @@ def test_stopped_and_restarted_at_random_batches_ends_the_same(
         fresh = open_store()  # a new process would start with nothing in memory
         run_store(
             ledger,
-            Projector(fresh, ledger.domain.rules),
+            Projector(fresh, ledger.rules),
             batch_size=rng.randint(5, 90),
             max_batches=rng.randint(1, 6),
         )
@@ -116,7 +116,7 @@ def test_replayed_batches_are_not_applied_twice(
     ledger: DossierLedger, open_store: OpenStore
 ) -> None:
     store = open_store()
-    projector = Projector(store, ledger.domain.rules)
+    projector = Projector(store, ledger.rules)
     first = ledger.read(0, 300)
     assert projector.apply(first, {STORE_TRACKING: first[-1].position}) == 300
     before = store.checksum()
@@ -147,7 +147,7 @@ def test_read_model_row_matches_the_fold(ledger: DossierLedger, open_store: Open
     from projections import state
 
     store = open_store()
-    rebuild(ledger, Projector(store, ledger.domain.rules))
+    rebuild(ledger, Projector(store, ledger.rules))
     rows = {r["dossier_id"]: r for r in store.select("rm_dossiers")}
     # open dossiers are judged at the watermark: the latest business time less the lateness
     watermark = max(datetime.fromisoformat(r["last_occurred_at"]) for r in rows.values())
@@ -155,12 +155,12 @@ def test_read_model_row_matches_the_fold(ledger: DossierLedger, open_store: Open
     overdue = 0
     for did in sorted(rows)[:20]:
         facts = state.fold(ledger.events_of(did))
-        v = state.view(facts, ledger.domain.rules)
+        v = state.view(facts, ledger.rules)
         row = rows[did]
         for key in ("status", "holder", "original_due_at", "current_due_at"):
             assert row[key] == v[key], (did, key)
         judged_at = max(watermark, datetime.fromisoformat(v["last_occurred_at"]))
-        assert row["on_time"] == state.view(facts, ledger.domain.rules, judged_at)["on_time"], did
+        assert row["on_time"] == state.view(facts, ledger.rules, judged_at)["on_time"], did
         overdue += row["on_time"] == "OVERDUE" and v["on_time"] == "WITHIN_DEADLINE"
         assert row["working_used_s"] == v["working_used_s"]
         assert row["last_position"] == v["last_position"]
@@ -173,12 +173,12 @@ def test_verdicts_wait_for_their_turn_and_settle_when_caught_up(
     """Pages between two recomputations leave the workload and the overdue flips as
     they were; settling brings them to what a page-by-page run computes."""
     every_page = open_store()
-    run_store(ledger, Projector(every_page, ledger.domain.rules, paced=False), batch_size=100)
+    run_store(ledger, Projector(every_page, ledger.rules, paced=False), batch_size=100)
     expected = every_page.checksum()
     every_page.reset()
 
     store = open_store()
-    projector = Projector(store, ledger.domain.rules, verdicts_every_s=3600)
+    projector = Projector(store, ledger.rules, verdicts_every_s=3600)
     pages = [ledger.read(p, 100) for p in range(0, ledger.max_position(), 100)]
     projector.apply(pages[0], {STORE_TRACKING: pages[0][-1].position})  # due: the first
     first = store.select("rm_workload")

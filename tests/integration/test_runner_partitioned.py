@@ -45,7 +45,7 @@ def always_fork(monkeypatch: pytest.MonkeyPatch) -> None:
 def checksum(ledger: DossierLedger, path: Path, **kwargs: int) -> str:
     store = SQLiteReadModels(path)
     try:
-        report = rebuild(ledger, Projector(store, ledger.domain.rules), **kwargs)
+        report = rebuild(ledger, Projector(store, ledger.rules), **kwargs)
         assert report.position == ledger.max_position()
         assert store.position(STORE_TRACKING) == report.position
         return store.checksum()

@@ -28,7 +28,7 @@ def test_serve_reads_the_postgres_ledger_and_read_models(pg_url: str, tmp_path: 
     assert ingest_lines(ledger, io.StringIO(out.getvalue())).rejected == 0
     store = open_store(settings)
     try:
-        rebuild(ledger, Projector(store, ledger.domain.rules), workers=1)
+        rebuild(ledger, Projector(store, ledger.rules), workers=1)
         open_now = len(store.select("rm_dossiers", "WHERE status NOT IN ('RETURNED', 'WITHDRAWN')"))
         workload = store.select("rm_workload")
     finally:
