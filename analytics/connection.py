@@ -9,10 +9,16 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING
+
+from ledger.settings import Settings
 
 if TYPE_CHECKING:
     import duckdb
+
+DATABASE_FILE = "analytics.duckdb"
+"""The analysts' database in a data directory (``DATA_DIR/analytics.duckdb``)."""
 
 WRITER_MEMORY = "256MB"
 """DuckDB's memory limit for the one writer of the analysts' file (``DOSSIER_DUCKDB_MEMORY``
@@ -76,3 +82,8 @@ def replace_rows(con: duckdb.DuckDBPyConnection, table: str, select: str, key: l
     on = " AND ".join(f'{table}."{k}" IS NOT DISTINCT FROM page."{k}"' for k in key)
     con.execute(f"DELETE FROM {table} USING ({select}) AS page WHERE {on}")
     con.execute(f"INSERT INTO {table} {select}")
+
+
+def database_path(settings: Settings) -> Path:
+    """The analysts' DuckDB file of a data directory: the one place it is named."""
+    return settings.data_dir / DATABASE_FILE

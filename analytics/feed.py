@@ -13,6 +13,8 @@ from typing import Any
 
 import orjson
 
+from analytics.snapshot import connect_reader
+
 COLUMNS = (
     "alert_id",
     "kind",
@@ -33,7 +35,6 @@ class AlertFeed:
         self.last_rowid = -1
 
     def _query(self, where: str, order: str, limit: int | None) -> list[dict[str, Any]]:
-        from analytics.snapshot import connect_reader
 
         try:
             con, _ = connect_reader(self.db_path)

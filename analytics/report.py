@@ -18,6 +18,9 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from analytics.connection import database_path
+from analytics.snapshot import connect_reader
+
 if TYPE_CHECKING:
     import duckdb
 
@@ -378,12 +381,11 @@ def write_report(
 
     Reads the published snapshot of ``DATA_DIR/analytics.duckdb`` (or ``db_path``).
     """
-    from analytics.snapshot import connect_reader
 
     if fmt not in FORMATS:
         raise ValueError(f"format {fmt!r}: one of {', '.join(FORMATS)}")
     parse_period(period)
-    con, _ = connect_reader(db_path or settings.data_dir / "analytics.duckdb")
+    con, _ = connect_reader(db_path or database_path(settings))
     try:
         sections = build(con, period, agency)
         row = con.execute("SELECT value FROM analytics_state WHERE key = 'watermark'").fetchone()

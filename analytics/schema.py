@@ -18,14 +18,17 @@ of the log:
   position.
 
 Tables written by the stream processors (``signals``, ``alerts``,
-``metrics_daily``) have the shapes of :mod:`streams.outputs`.
+``metrics_daily``) have the shapes of :mod:`streams.outputs`; the embedded runner
+keeps its operator state and checkpoint beside them (``stream_dossiers``,
+``stream_keys``, ``stream_checkpoint``: :mod:`analytics.stream_store`).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from streams.outputs import ddl
+from analytics.views import VIEWS
+from streams.outputs import TABLES as OUTPUT_TABLES
 
 if TYPE_CHECKING:
     import duckdb
@@ -135,6 +138,24 @@ CREATE TABLE IF NOT EXISTS dossier_facts (dossier_id VARCHAR PRIMARY KEY, facts 
 """
 
 
+def output_ddl(table: str) -> str:
+    """``CREATE TABLE IF NOT EXISTS`` of one stream output table (``signals``, ``alerts``,
+    ``metrics_daily``), with the row shape of :mod:`streams.outputs`."""
+    columns, key = OUTPUT_TABLES[table]
+    cols = ", ".join(f'"{c}" {t.replace(" PRIMARY KEY", "")}' for c, t in columns.items())
+    pkey = ", ".join(f'"{k}"' for k in key)
+    return f"CREATE TABLE IF NOT EXISTS {table} ({cols}, PRIMARY KEY ({pkey}))"
+
+
+STREAM_STATE_SQL: tuple[str, ...] = (
+    "CREATE TABLE IF NOT EXISTS stream_dossiers (dossier_id VARCHAR PRIMARY KEY, state VARCHAR)",
+    "CREATE TABLE IF NOT EXISTS stream_keys (key VARCHAR PRIMARY KEY, state VARCHAR)",
+    "CREATE TABLE IF NOT EXISTS stream_checkpoint (name VARCHAR PRIMARY KEY, position BIGINT, "
+    "watermark VARCHAR, final_day VARCHAR, events BIGINT)",
+)
+"""The embedded stream runner's operator state and checkpoint (:mod:`analytics.stream_store`)."""
+
+
 def _table(name: str, columns: dict[str, str], key: tuple[str, ...] = ()) -> str:
     cols = ", ".join(f"{c} {t}" for c, t in columns.items())
     pkey = f", PRIMARY KEY ({', '.join(key)})" if key else ""
@@ -148,16 +169,14 @@ TABLES_SQL: tuple[str, ...] = (
     _table("dossier_period_ends", PERIOD_END_COLUMNS, ("dossier_id", "month_end")),
     FACTS_SQL,
     STATE_SQL,
-    ddl("signals"),
-    ddl("alerts"),
-    ddl("metrics_daily"),
+    output_ddl("signals"),
+    output_ddl("alerts"),
+    output_ddl("metrics_daily"),
 )
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     """Create every table and view that is missing (idempotent)."""
-    from analytics.views import VIEWS
-
     for sql in TABLES_SQL:
         con.execute(sql)
     for sql in VIEWS.values():

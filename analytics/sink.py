@@ -33,9 +33,13 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from analytics.connection import connect_writer, replace_rows
+from analytics.loader import Loader
 from analytics.snapshot import publish, publish_pending
 from ledger import topics
 from ledger.domain.events import Recorded
+from ledger.domain.rules import load_rules
+from ledger.kafka import decode_event, dlq_headers, make_producer, require_project_topics
+from streams.outputs import TABLES
 
 if TYPE_CHECKING:
     import duckdb
@@ -74,15 +78,11 @@ class DuckDBSink:
 
     def __init__(self, path: str | Path, rules: RuleBook | None = None) -> None:
 
-        from analytics.loader import Loader
-
         if str(path) != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         self.path = str(path)
         self.con: duckdb.DuckDBPyConnection = connect_writer(self.path)
         if rules is None:
-            from ledger.domain.rules import load_rules
-
             rules = load_rules()
         self.loader = Loader(self.con, rules)
         if self.path != ":memory:":
@@ -128,8 +128,6 @@ def insert_outputs(con: duckdb.DuckDBPyConnection, table: str, rows: list[dict[s
     """Insert signal, alert or metric rows; idempotent by id (metrics: the latest row of a
     key replaces the provisional one)."""
     import pyarrow as pa
-
-    from streams.outputs import TABLES
 
     columns, key = TABLES[table]
     latest = table == "metrics_daily"
@@ -203,12 +201,9 @@ def load_from_kafka(
     """
     from kafka import KafkaConsumer
 
-    from ledger.kafka import decode_event, dlq_headers, make_producer
-
     stop = stop or threading.Event()
     report = SinkReport()
     wanted = [topic, *(t for t in OUTPUT_TOPICS if outputs)]
-    from ledger.kafka import require_project_topics
 
     require_project_topics(bootstrap, wanted)  # never let a subscription auto-create them
     consumer = KafkaConsumer(

@@ -51,9 +51,9 @@ from ledger.settings import Settings
 from projections.runner import Projector, rebuild
 from projections.store import SQLiteReadModels
 from simulator import simulate
-from streams.embedded import process
 from streams.pipeline import Pipeline
 from system.harness.tansu import free_port, start_tansu, stop_process, tansu_binary
+from system.process import process
 
 CLI = [sys.executable, "-c", "from cli.main import main; main()"]
 

@@ -79,12 +79,13 @@ def sink(
 
     Example: dossier sink --source kafka --once ; dossier sink --source store
     """
+    from analytics.connection import database_path
     from analytics.sink import DuckDBSink, load_from_kafka, load_from_store, log_batch
     from ledger.bootstrap import open_rules
 
     address = bootstrap or settings.kafka_bootstrap
     source = source or ("kafka" if address else "store")
-    target = DuckDBSink(db_path or settings.data_dir / "analytics.duckdb", open_rules(settings))
+    target = DuckDBSink(db_path or database_path(settings), open_rules(settings))
     try:
         if source == "store":
             report = load_from_store(open_ledger(settings), target, page=page)
@@ -140,11 +141,12 @@ def query(sql: str, fmt: str, db_path: Path | None, settings: Settings) -> None:
     """
     import duckdb
 
+    from analytics.connection import database_path
     from analytics.snapshot import connect_reader
     from cli.render import table, to_csv
 
     try:
-        con, _ = connect_reader(db_path or settings.data_dir / "analytics.duckdb")
+        con, _ = connect_reader(db_path or database_path(settings))
     except FileNotFoundError as e:
         raise click.ClickException(str(e)) from None
     try:

@@ -216,9 +216,10 @@ def project(
     from ledger.topics import EVENTS
     from projections.runner import STORE_TRACKING, Projector, run_store
     from projections.store import open_store
+    from streams.config import config_for
 
     stop = stop_on_signals()
-    store = open_store(settings)
+    store = open_store(settings, config_for(settings.data_dir).lateness)
     try:
         if source == "kafka":
             from projections.kafka_runner import run_kafka
@@ -269,9 +270,10 @@ def rebuild_command(settings: Settings) -> None:
     from cli import progress
     from projections.runner import Projector, rebuild
     from projections.store import open_store
+    from streams.config import config_for
 
     ledger = open_ledger(settings)
-    store = open_store(settings)
+    store = open_store(settings, config_for(settings.data_dir).lateness)
     try:
         with progress.task("rebuild read models", unit="events") as bar:
             report = rebuild(ledger, Projector(store, ledger.rules))

@@ -79,7 +79,7 @@ def process(
     """
     from cli import progress
     from streams.config import config_for
-    from streams.embedded import process as run
+    from system.process import process as run
 
     stop = stop_on_signals()
     with progress.task("process", unit="positions") as bar:
@@ -228,10 +228,11 @@ def alerts_tail(follow: bool, lines: int, poll: float, settings: Settings) -> No
 
     Example: dossier alerts tail --follow
     """
+    from analytics.connection import database_path
     from analytics.feed import AlertFeed
 
     stop = stop_on_signals()
-    feed = AlertFeed(settings.data_dir / "analytics.duckdb")
+    feed = AlertFeed(database_path(settings))
     for row in feed.latest(lines):
         click.echo(row)
     while follow and not stop.is_set():
@@ -261,7 +262,7 @@ def alerts_deliver(
 
     Example: dossier alerts deliver --subscriptions subscriptions.toml
     """
-    from streams.delivery import deliver_from_kafka
+    from analytics.outbox import deliver_from_kafka
     from streams.subscriptions import load
 
     subscriptions = subscriptions or settings.data_dir / "subscriptions.toml"

@@ -14,6 +14,9 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from analytics.connection import database_path
+from analytics.snapshot import connect_reader
+
 if TYPE_CHECKING:
     from ledger.settings import Settings
 
@@ -34,11 +37,10 @@ def export_parquet(
     settings: Settings, out_dir: Path, *, db_path: Path | None = None
 ) -> dict[str, Any]:
     """Write every table under ``out_dir``; return ``{table: rows}`` and the directory."""
-    from analytics.snapshot import connect_reader
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    con, source = connect_reader(db_path or settings.data_dir / "analytics.duckdb")
+    con, source = connect_reader(db_path or database_path(settings))
     counts: dict[str, int] = {}
     try:
         for table, when in PARTITION_BY.items():

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ledger.domain.events import Recorded
-from ledger.kafka import decode_event
+from ledger.kafka import decode_event, require_project_topics
 from ledger.topics import EVENTS
 from projections.runner import Projector
 
@@ -60,8 +60,6 @@ def run_kafka(
     """Consume until stopped (or, with ``once``, until idle for ``idle_timeout`` seconds)."""
     from kafka import ConsumerRebalanceListener, KafkaConsumer
     from kafka.structs import OffsetAndMetadata
-
-    from ledger.kafka import require_project_topics
 
     require_project_topics(bootstrap, [topic])  # never let a subscription auto-create it
     store = projector.store

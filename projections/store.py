@@ -31,7 +31,8 @@ from typing import Any
 
 import orjson
 
-from ledger.domain.watermark import DEFAULT_LATENESS
+from ledger.domain.watermark import DEFAULT_LATENESS, Watermark
+from ledger.settings import Settings
 from projections.workload import Held
 
 DOSSIER_COLUMNS = (
@@ -155,6 +156,9 @@ class ReadModelStore(ABC):
     """Where read models live; subclasses supply the connection and transactions."""
 
     param = "?"
+    lateness: timedelta = DEFAULT_LATENESS
+    """The allowed lateness of the one watermark (``streams.toml``'s ``lateness``): the
+    open dossiers are judged at the latest business time less this, as the streams do."""
 
     @abstractmethod
     @contextmanager
@@ -305,7 +309,8 @@ class ReadModelStore(ABC):
         """Judge the open dossiers at the watermark (``latest`` less the allowed lateness):
         flip those whose deadline it has passed to OVERDUE, then insert the workload of
         ``held`` as of it (``rm_workload`` is empty)."""
-        now = datetime.fromisoformat(latest) - DEFAULT_LATENESS
+        now = Watermark(self.lateness, datetime.fromisoformat(latest)).current
+        assert now is not None
         judge = getattr(workload, "on_time", None)
         if judge is not None:
             self._flip_overdue(c, judge, now)
@@ -561,9 +566,16 @@ class PostgresReadModels(ReadModelStore):
         self._conn.close()
 
 
-def open_store(settings: Any) -> ReadModelStore:
-    """The configured read-model store: PostgreSQL for deployments, else SQLite."""
+def open_store(settings: Settings, lateness: timedelta = DEFAULT_LATENESS) -> ReadModelStore:
+    """The configured read-model store: PostgreSQL for deployments, else SQLite.
+
+    ``lateness``: the watermark's allowed lateness (the streams' configured one), so the
+    read models judge "overdue" at the same instant as the stream processors."""
+    store: ReadModelStore
     if settings.uses_postgres:
-        return PostgresReadModels(settings.store)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    return SQLiteReadModels(Path(settings.data_dir) / "readmodels.sqlite3")
+        store = PostgresReadModels(settings.store)
+    else:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        store = SQLiteReadModels(Path(settings.data_dir) / "readmodels.sqlite3")
+    store.lateness = lateness
+    return store

@@ -13,6 +13,7 @@ from typing import Any
 
 from ledger.domain.watermark import DEFAULT_GRACE, DEFAULT_LATENESS
 from streams.signals import SignalConfig
+from streams.subscriptions import SubscriptionError, seconds
 
 
 @dataclass(frozen=True)
@@ -79,8 +80,6 @@ def load_config(path: Path) -> StreamConfig:
     Every runner of one deployment must read the same file (parity).
     """
     import tomllib
-
-    from streams.subscriptions import SubscriptionError, seconds
 
     try:
         doc = tomllib.loads(path.read_text(encoding="utf-8"))

@@ -27,7 +27,7 @@ import orjson
 
 from ledger import topics
 from ledger.domain.rules import RuleBook
-from ledger.kafka import decode_event
+from ledger.kafka import configured_partitions, decode_event, require_topics
 from streams.codec import packed
 from streams.config import StreamConfig
 from streams.partitioned import FACTS, BadEvent, EventStage, KeyedStage, bundled
@@ -193,8 +193,6 @@ def make_app(
 def publish_ticks(bootstrap: str, instant: datetime, partitions: int | None = None) -> int:
     """Send a watermark tick to every partition of ``dossier.ticks``; return how many."""
     from kafka import KafkaProducer
-
-    from ledger.kafka import configured_partitions, require_topics
 
     parts = partitions or configured_partitions()
     require_topics(bootstrap, [topics.TICKS], parts)

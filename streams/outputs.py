@@ -74,20 +74,12 @@ TABLES: dict[str, tuple[dict[str, str], tuple[str, ...]]] = {
     "alerts": (ALERT_COLUMNS, ("alert_id",)),
     "metrics_daily": (METRIC_COLUMNS, METRIC_KEY),
 }
-"""DuckDB table -> (columns with types, primary key)."""
+"""Output table -> (columns with their SQL types, key); ``analytics.schema`` creates them."""
 
 
 def output_id(*parts: Any) -> str:
     """A deterministic id from what makes an output unique."""
     return str(uuid.uuid5(NAMESPACE, "\x1f".join(str(p) for p in parts)))
-
-
-def ddl(table: str) -> str:
-    """``CREATE TABLE IF NOT EXISTS`` of one output table (DuckDB types)."""
-    columns, key = TABLES[table]
-    cols = ", ".join(f'"{c}" {t.replace(" PRIMARY KEY", "")}' for c, t in columns.items())
-    pkey = ", ".join(f'"{k}"' for k in key)
-    return f"CREATE TABLE IF NOT EXISTS {table} ({cols}, PRIMARY KEY ({pkey}))"
 
 
 SEVERITIES = ("info", "warning", "severe", "critical")

@@ -8,7 +8,7 @@ nothing lost or duplicated):
 2. ``ingest``: into the SQLite ledger (idempotent by ``event_id``);
 3. ``verify``: every hash chain and the ledger's positions;
 4. ``project``: the read models rebuilt from the log (one transaction);
-5. ``process``: the stream processors in-process (``streams.embedded.process``:
+5. ``process``: the stream processors in-process (``system.process``:
    alerts, signals, on-time metrics and the analysts' tables in
    ``analytics.duckdb``, checkpointed per page);
 6. ``report``: the HTML report (``analytics.report.write_report``), and a Merkle
@@ -27,7 +27,19 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Protocol
 
+from analytics.connection import database_path
+from analytics.reader import Analytics
+from analytics.report import write_report
+from analytics.snapshot import publish
+from ledger.audit import issue_digest, verify
+from ledger.bootstrap import open_ledger
+from ledger.ingest import ingest_lines
 from ledger.settings import Settings
+from projections.runner import Projector, rebuild
+from projections.store import open_store
+from simulator import simulate
+from streams.config import config_for
+from system.process import process
 
 STAGES = ("simulate", "ingest", "verify", "project", "process", "report")
 DEFAULT_START = date(2025, 9, 1)
@@ -91,7 +103,6 @@ def simulate_stage(
     settings: Settings, days: int, seed: int, tasks: Tasks = quiet
 ) -> tuple[Path, dict[str, Any]]:
     """The simulated province's events file (made once per ``days``/``seed``)."""
-    from simulator import simulate
 
     out = events_file(settings, days, seed)
     labels = out.with_name(out.name.replace("events-", "labels-"))
@@ -109,8 +120,6 @@ def simulate_stage(
 
 
 def ingest_stage(settings: Settings, path: Path, tasks: Tasks = quiet) -> dict[str, Any]:
-    from ledger.bootstrap import open_ledger
-    from ledger.ingest import ingest_lines
 
     ledger = open_ledger(settings)
     with (
@@ -125,8 +134,6 @@ def ingest_stage(settings: Settings, path: Path, tasks: Tasks = quiet) -> dict[s
 
 
 def verify_stage(settings: Settings, tasks: Tasks = quiet) -> dict[str, Any]:
-    from ledger.audit import verify
-    from ledger.bootstrap import open_ledger
 
     ledger = open_ledger(settings)
     with tasks("verify hash chains", unit="") as bar:
@@ -140,12 +147,9 @@ def verify_stage(settings: Settings, tasks: Tasks = quiet) -> dict[str, Any]:
 
 
 def project_stage(settings: Settings, tasks: Tasks = quiet) -> dict[str, Any]:
-    from ledger.bootstrap import open_ledger
-    from projections.runner import Projector, rebuild
-    from projections.store import open_store
 
     ledger = open_ledger(settings)
-    store = open_store(settings)
+    store = open_store(settings, config_for(settings.data_dir).lateness)
     try:
         with tasks("read models", unit="events") as bar:
             report = rebuild(ledger, Projector(store, ledger.rules))
@@ -156,7 +160,6 @@ def project_stage(settings: Settings, tasks: Tasks = quiet) -> dict[str, Any]:
 
 
 def process_stage(settings: Settings, tasks: Tasks = quiet) -> dict[str, Any]:
-    from streams.embedded import process
 
     with tasks("stream processors", unit="events") as bar:
         summary = process(settings, progress=lambda pos, total: bar.update(pos, total=total))
@@ -167,18 +170,13 @@ def process_stage(settings: Settings, tasks: Tasks = quiet) -> dict[str, Any]:
 def publish_analytics(settings: Settings) -> None:
     """Publish the analysts' database now: ``process`` paces its publications, and the
     report and every reader (query, alerts tail, serve) read the published copy."""
-    from analytics.snapshot import publish
-    from streams.embedded import analytics_path
 
-    path = analytics_path(settings)
+    path = database_path(settings)
     if path.exists():
         publish(path, force=True)
 
 
 def report_stage(settings: Settings, period: str) -> tuple[Path, dict[str, Any]]:
-    from analytics.report import write_report
-    from ledger.audit import issue_digest
-    from ledger.bootstrap import open_ledger
 
     out = write_report(settings, period, "html", settings.data_dir / f"report-{period}.html")
     digest = issue_digest(open_ledger(settings))
@@ -191,8 +189,6 @@ def report_stage(settings: Settings, period: str) -> tuple[Path, dict[str, Any]]
 def on_time(settings: Settings) -> dict[str, Any]:
     """Resolved dossiers by on-time class, from the read models (``projections.state``)."""
     import sqlite3
-
-    from projections.store import open_store
 
     store = open_store(settings)
     try:
@@ -220,9 +216,8 @@ def on_time(settings: Settings) -> dict[str, Any]:
 
 def example_dossier(settings: Settings) -> str | None:
     """A dossier worth looking at: one with a deadline alert at its due, else any."""
-    from web.snapshot_reader import Analytics
 
-    db = Analytics(settings.data_dir / "analytics.duckdb")
+    db = Analytics(database_path(settings))
     try:
         rows = db.rows(
             "SELECT dossier_id FROM alerts WHERE kind = 'deadline' AND level = 'due' "
@@ -234,7 +229,6 @@ def example_dossier(settings: Settings) -> str | None:
         rows = []
     if rows:
         return rows[0]["dossier_id"]
-    from projections.store import open_store
 
     store = open_store(settings)
     try:
@@ -304,7 +298,7 @@ def run_demo(
         "alerts_by_kind": processed.get("alerts_by_kind", {}),
         "signals_by_kind": processed.get("signals_by_kind", {}),
         "digest": digest,
-        "duckdb": str(settings.data_dir / "analytics.duckdb"),
+        "duckdb": str(database_path(settings)),
         "report": str(report),
         "events_file": str(path),
         "simulated": {k: sim[k] for k in ("dossiers", "events") if k in sim},

@@ -24,7 +24,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from ledger.audit import issue_signed_digest
+from ledger.bootstrap import open_ledger
+from ledger.ingest import ingest_lines, write_rejects
+from ledger.relay import DigestSchedule
 from ledger.settings import Settings
+from ledger.signing import key_path
+from projections.runner import Projector, run_store
+from projections.store import open_store
+from streams.config import config_for
+from system.demo import publish_analytics
+from system.process import process
 
 
 @dataclass
@@ -89,9 +99,6 @@ class Service:
         log: Callable[[str], None] = lambda s: print(s, file=sys.stderr, flush=True),
         digest_every: float = 3600.0,
     ) -> None:
-        from ledger.bootstrap import open_ledger
-        from projections.runner import Projector
-        from projections.store import open_store
 
         self.settings = settings
         self.inbox = inbox
@@ -99,13 +106,11 @@ class Service:
         self.log = log
         self.stats = RunStats()
         self.ledger = open_ledger(settings)
-        self.store = open_store(settings)
+        self.store = open_store(settings, config_for(settings.data_dir).lateness)
         self.projector = Projector(self.store, self.ledger.rules)
         if inbox is not None:
             for sub in ("", "done", "rejected"):
                 (inbox / sub).mkdir(parents=True, exist_ok=True)
-        from ledger.relay import DigestSchedule
-        from ledger.signing import key_path
 
         self.signing_key = key_path(settings.data_dir)
         self.digests = DigestSchedule(digest_every)
@@ -118,7 +123,6 @@ class Service:
     def sign_digest(self) -> Path | None:
         """A signed digest of the ledger to DATA_DIR/digests, when one is due (every
         ``digest_every`` seconds and at each day's close), with a signing key."""
-        from ledger.audit import issue_signed_digest
 
         position = self.ledger.max_position()
         if not self.signing_key.is_file() or not self.digests.due(position):
@@ -132,7 +136,6 @@ class Service:
 
     def ingest_file(self, path: Path) -> bool:
         """Ingest one inbox file; move it out when wholly read. False if stopped midway."""
-        from ledger.ingest import ingest_lines, write_rejects
 
         with path.open("rb") as stream:
             report = ingest_lines(self.ledger, _until(stream, self.stop), source=path.name)
@@ -168,7 +171,6 @@ class Service:
 
     def ingest_stream(self, stream: IO[bytes]) -> None:
         """Standard input: ingest until end of input (or stop); rejects to the data dir."""
-        from ledger.ingest import ingest_lines, write_rejects
 
         report = ingest_lines(self.ledger, _until(stream, self.stop), source="-")
         self.stats.stored += report.stored
@@ -182,9 +184,6 @@ class Service:
 
     def catch_up(self) -> None:
         """Read models and stream processors up to the ledger's end (each checkpointed)."""
-        from projections.runner import run_store
-        from streams.embedded import process
-        from system.demo import publish_analytics
 
         run_store(self.ledger, self.projector, once=True, should_stop=self.stop.is_set)
         if not self.stop.is_set():

@@ -9,8 +9,9 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+from analytics.schema import output_ddl
 from ledger.settings import Settings
-from streams.outputs import TABLES, ddl, output_id
+from streams.outputs import TABLES, output_id
 from web.server import serving  # noqa: F401  (the tests start the app with it)
 
 
@@ -53,7 +54,7 @@ def insert(db: Path, table: str, rows: list[dict[str, Any]]) -> None:
             time.sleep(0.02)
     try:
         for name in TABLES:
-            con.execute(ddl(name))
+            con.execute(output_ddl(name))
         marks = ", ".join("?" * len(columns))
         con.executemany(
             f"INSERT INTO {table} VALUES ({marks})",

@@ -32,9 +32,9 @@ from starlette.schemas import SchemaGenerator
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
+from analytics.reader import AnalyticsBusy
 from ledger.settings import Settings
 from web.site import ALERT_LEVELS, DEADLINE_STATES, Site
-from web.snapshot_reader import AnalyticsBusy
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))

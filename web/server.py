@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from ledger.settings import Settings
+from web.app import create_app
 
 
 @contextmanager
@@ -16,8 +17,6 @@ def serving(settings: Settings, poll_seconds: float = 0.1) -> Iterator[str]:
     import socket
 
     import uvicorn
-
-    from web.app import create_app
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -18,13 +18,23 @@ import sqlite3
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
 
+from analytics.connection import database_path
+from analytics.reader import Analytics, AnalyticsBusy
+from ledger.application import DossierNotFound
+from ledger.audit import verify
+from ledger.bootstrap import open_ledger
+from ledger.domain.watermark import DEFAULT_LATENESS, Watermark
 from ledger.settings import Settings
-from web.snapshot_reader import Analytics, AnalyticsBusy
+from projections import audit_trail, control_sheet
+from projections import state as dossier_state
+from projections.store import open_store
+from projections.workload import Held, is_overdue
+from streams.config import config_for
 
 ALERT_LEVELS = ("half", "three_quarters", "due", "warning", "severe")
 ALERT_KINDS = ("deadline", "refusal_burst", "harassment", "low_on_time_rate")
@@ -40,7 +50,6 @@ class Site:
     is not shared between threads)."""
 
     def __init__(self, settings: Settings) -> None:
-        from ledger.bootstrap import open_ledger
 
         if not settings.uses_postgres and not settings.sqlite_path.exists():
             raise NoLedger(
@@ -49,7 +58,7 @@ class Site:
         self.settings = settings
         self.ledger = open_ledger(settings)
         self.rules = self.ledger.rules
-        self.analytics = Analytics(settings.data_dir / "analytics.duckdb")
+        self.analytics = Analytics(database_path(settings))
         self._ledger_lock = threading.Lock()
         self._rm_lock = threading.Lock()
         self._rm: sqlite3.Connection | None = None
@@ -72,8 +81,6 @@ class Site:
         """A query function on the read models, read-only; None when there are none yet."""
         if self.settings.uses_postgres:
             if self._pg_rm is None:
-                from projections.store import open_store
-
                 self._pg_rm = open_store(self.settings)
 
             def pg(sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
@@ -121,17 +128,13 @@ class Site:
 
     def now(self) -> datetime | None:
         """The stream processors' watermark (their checkpoint in ``analytics.duckdb``) once
-        they have run; else the latest business time in the read models; else the last
-        ledger event's; None on an empty ledger. Never the wall clock."""
+        they have run; else the watermark of the latest business time in the read models,
+        else of the last ledger event's; None on an empty ledger. Never the wall clock."""
         watermark = self.watermark()
         return watermark if watermark is not None else self._cached("now", self._now)
 
     def watermark(self) -> datetime | None:
         """The furthest watermark the stream processors have checkpointed."""
-        from datetime import timedelta
-
-        from ledger.domain.watermark import DEFAULT_LATENESS, Watermark
-
         try:
             rows = self.analytics.rows(
                 "SELECT watermark FROM stream_checkpoint WHERE watermark IS NOT NULL",
@@ -151,15 +154,22 @@ class Site:
         return max(marks, default=None)
 
     def _now(self) -> datetime | None:
+        """The watermark of the latest business time known without the processors: the
+        read models', else the last ledger event's, less the configured lateness."""
+        latest: datetime | None = None
         q = self._read_models()
         if q is not None:
             rows = q("SELECT MAX(last_occurred_utc) FROM rm_dossiers", ())
             if rows and rows[0][0]:
-                return datetime.fromisoformat(rows[0][0])
-        with self._ledger_lock:
-            last = self.ledger.max_position()
-            recs = self.ledger.read(max(0, last - 1), 1) if last else []
-        return datetime.fromisoformat(recs[0].envelope["occurred_at"]) if recs else None
+                latest = datetime.fromisoformat(rows[0][0])
+        if latest is None:
+            with self._ledger_lock:
+                last = self.ledger.max_position()
+                recs = self.ledger.read(max(0, last - 1), 1) if last else []
+            if recs:
+                latest = datetime.fromisoformat(recs[0].envelope["occurred_at"])
+        lateness = config_for(self.settings.data_dir).lateness
+        return Watermark(lateness, latest).current
 
     def agencies(self) -> list[str]:
         def compute() -> list[str]:
@@ -189,9 +199,6 @@ class Site:
 
     def dossier(self, code: str) -> dict[str, Any] | None:
         """Timeline, control sheet, state at the stream's now and chain verification."""
-        from ledger.application import DossierNotFound
-        from ledger.audit import verify
-        from projections import state as dossier_state
 
         # The chain is verified on its own connection (``ledger.scan``), mostly inside
         # SQLite without the GIL, while this thread reads and folds the events.
@@ -222,7 +229,6 @@ class Site:
     def _dossier_page(
         self, code: str, records: list[Any], facts: Any, state: dict[str, Any], now: datetime
     ) -> dict[str, Any]:
-        from projections import audit_trail, control_sheet
 
         return {
             "dossier_id": code,
@@ -269,7 +275,6 @@ class Site:
 
     def open_by_state(self, agency: str | None, now: datetime | None) -> dict[str, int]:
         """Open dossiers by deadline state at ``now`` (``projections.workload.is_overdue``)."""
-        from projections.workload import Held, is_overdue
 
         counts = dict.fromkeys(DEADLINE_STATES, 0)
         q = self._read_models()

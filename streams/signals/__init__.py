@@ -41,6 +41,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from ledger.domain.catalog import load_catalog
 from ledger.domain.events import Recorded
 from ledger.domain.rules import RuleBook
 from streams.signals import apology, applicant, conduct, custody, officials, supplements
@@ -73,8 +74,6 @@ class Detectors:
     @property
     def catalog(self) -> Any:
         if self._catalog is None:
-            from ledger.domain.catalog import load_catalog
-
             self._catalog = load_catalog()
         return None if self._catalog is False else self._catalog
 

@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ledger.bootstrap import open_ledger
 from ledger.settings import Settings
 from system.harness.topic import dedupe, ledger_positions, read_topic
 
@@ -88,7 +89,6 @@ def run_crash_scenario(
     Ingestion is paced to last about as long as the kill phase (``ingest_seconds``,
     default 0.7 s per kill), so that most kills strike while the relay lags.
     """
-    from ledger.bootstrap import open_ledger
 
     rng = random.Random(seed)
     settings = Settings.from_env(data_dir, store=store)

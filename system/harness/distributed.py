@@ -35,6 +35,10 @@ from typing import Any
 
 import orjson
 
+from ledger.bootstrap import open_ledger
+from ledger.settings import Settings
+from projections.runner import Projector, rebuild
+from projections.store import PostgresReadModels, SQLiteReadModels
 from system.harness.crash import dossier_executable
 
 EVENTS_PER_UNIT_DAY = 7.17
@@ -172,8 +176,6 @@ def _alive(procs: dict[str, subprocess.Popen[bytes]], logs: Path) -> None:
 
 def store_positions(pg_url: str, data: Path) -> dict[str, list[int]]:
     """Each dossier's positions in ledger order, read from the store in pages."""
-    from ledger.bootstrap import open_ledger
-    from ledger.settings import Settings
 
     led = open_ledger(Settings.from_env(data, store=pg_url))
     try:
@@ -236,7 +238,6 @@ def check_topic(
 
 def _pg_rows(pg_url: str, sql: str) -> list[tuple[Any, ...]]:
     """Rows of a query on the read models (their ``?schema=`` honoured)."""
-    from projections.store import PostgresReadModels
 
     store = PostgresReadModels(pg_url)  # creates the tables if no worker has yet
     try:
@@ -270,10 +271,6 @@ SHEETS = "SELECT dossier_id, COUNT(*) FROM rm_control_sheet GROUP BY dossier_id"
 
 def check_sheets(pg_url: str, data: Path, work: Path) -> int:
     """The workers' control sheets have as many rows per dossier as a rebuild's."""
-    from ledger.bootstrap import open_ledger
-    from ledger.settings import Settings
-    from projections.runner import Projector, rebuild
-    from projections.store import SQLiteReadModels
 
     led = open_ledger(Settings.from_env(data, store=pg_url))
     store = SQLiteReadModels(work / "rebuilt.sqlite3")

@@ -95,9 +95,9 @@ def verdicts(data_dir: Path, now: str, rules_path: Path | None = None) -> dict[s
     out = {}
     ids = sorted({r.dossier_id for r in ledger.iter_all()})
     for did in ids:
-        out[did] = view(
-            fold(ledger.events_of(did)), ledger.rules, datetime.fromisoformat(now)
-        )["on_time"]
+        out[did] = view(fold(ledger.events_of(did)), ledger.rules, datetime.fromisoformat(now))[
+            "on_time"
+        ]
     return out
 
 

@@ -15,8 +15,8 @@ import duckdb
 import pytest
 
 from ledger.settings import Settings
-from streams.embedded import process
 from system.harness.tansu import free_port
+from system.process import process
 from tests.streams_data import simulated_ledger
 
 pytestmark = pytest.mark.integration
@@ -123,8 +123,8 @@ def test_distributed_delivery_from_the_alert_topic(fresh_kafka: str, tmp_path: P
     from kafka import KafkaConsumer, KafkaProducer
     from kafka.admin import KafkaAdminClient, NewTopic
 
+    from analytics.outbox import deliver_from_kafka
     from ledger import topics
-    from streams.delivery import deliver_from_kafka
     from streams.outputs import alert
     from streams.subscriptions import parse
 

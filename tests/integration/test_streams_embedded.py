@@ -20,7 +20,7 @@ from ledger.bootstrap import open_ledger
 from ledger.settings import Settings
 from projections.runner import Projector, rebuild
 from projections.store import SQLiteReadModels
-from streams.embedded import process
+from system.process import process
 from tests.streams_data import simulated_ledger
 
 pytestmark = pytest.mark.integration

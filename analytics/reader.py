@@ -12,6 +12,8 @@ from typing import Any
 
 import orjson
 
+from analytics.snapshot import snapshot_path
+
 
 class AnalyticsBusy(RuntimeError):
     """``analytics.duckdb`` stayed locked by its writer."""
@@ -43,16 +45,12 @@ class Analytics:
         self._lock = threading.Lock()
         self._held: tuple[Any, Any, set[str]] | None = None  # (file identity, con, tables)
 
-    def _snapshot(self) -> Path | None:
-        try:
-            from analytics.snapshot import snapshot_path
-        except ImportError:
-            return None
+    def _snapshot(self) -> Path:
         return snapshot_path(self.path)
 
     def available(self) -> bool:
         snap = self._snapshot()
-        return (snap is not None and snap.exists()) or self.path.exists()
+        return snap.exists() or self.path.exists()
 
     def _open(self, path: Path) -> Any:
         import duckdb
@@ -80,7 +78,7 @@ class Analytics:
         """A connection and the tables it has (hold it briefly: one query)."""
         snap = self._snapshot()
         try:
-            st = snap.stat() if snap is not None else None
+            st = snap.stat()
         except FileNotFoundError:
             st = None
         if st is None:
