@@ -1,7 +1,10 @@
-"""The analysts' database (DuckDB): loader, views, snapshot for readers, report and Parquet export.
+"""The analysts' database (DuckDB): everything about ``analytics.duckdb``.
 
-``loader`` (the tables, in the caller's transaction), ``rows`` (their Arrow shape),
-``schema`` and ``views`` (DDL and the official figures), ``snapshot`` (readers while it
-loads), ``sink`` (``dossier sink``), ``report`` (``dossier report``), ``export``
-(``dossier export --parquet``), ``cli``. See docs/analytics.md.
+Schema: ``schema`` (every table, the stream outputs' included) and ``views`` (the
+official figures as SQL). Writers: ``connection`` (the one writer's connection, and
+``database_path``), ``loader`` and ``rows`` (the analysts' tables, in the caller's
+transaction), ``sink`` (``dossier sink``), ``stream_store`` (the embedded stream
+runner's outputs, state and checkpoint), ``outbox`` (deliveries owed to subscribers).
+Readers: ``snapshot`` (the published read-only copy), ``reader`` (the web pages'),
+``feed`` (``dossier alerts tail``), ``report`` (``dossier report``). See docs/analytics.md.
 """

@@ -8,7 +8,15 @@ from typing import Any
 
 import click
 
-from cli.options import data_dir_option, echo_json, format_option, open_ledger, reject_summary
+from cli.options import (
+    data_dir_option,
+    dry_run_option,
+    echo_json,
+    format_option,
+    open_ledger,
+    reject_summary,
+    rejects_option,
+)
 from ledger.settings import Settings
 
 
@@ -21,13 +29,8 @@ from ledger.settings import Settings
     required=True,
     help="The mapping file (TOML): how cases and events become envelopes.",
 )
-@click.option("--dry-run", is_flag=True, help="Map and judge every case; write nothing.")
-@click.option(
-    "--rejects",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Where the cases not imported go (default LOG.rejects.jsonl).",
-)
+@dry_run_option("Map and judge every case; write nothing.")
+@rejects_option("Where the cases not imported go (default LOG.rejects.jsonl).")
 @format_option("text", "json")
 @data_dir_option
 def import_(

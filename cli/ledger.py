@@ -9,22 +9,21 @@ import click
 
 from cli.options import (
     data_dir_option,
+    dry_run_option,
     echo_json,
     format_option,
     open_ledger,
     reject_summary,
+    rejects_option,
 )
 from ledger.settings import Settings
 
 
 @click.command()
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
-@click.option("--dry-run", is_flag=True, help="Validate only; write nothing.")
-@click.option(
-    "--rejects",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Where rejected lines go (default FILE.rejects.jsonl, or rejects.jsonl in the data dir for -).",
+@dry_run_option("Validate only; write nothing.")
+@rejects_option(
+    "Where rejected lines go (default FILE.rejects.jsonl, or rejects.jsonl in the data dir for -)."
 )
 @format_option("text", "json")
 @data_dir_option

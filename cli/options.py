@@ -90,6 +90,18 @@ def db_option(help: str) -> Decorator:  # noqa: A002 - click's own word
     )
 
 
+def dry_run_option(help: str) -> Decorator:  # noqa: A002
+    """``--dry-run``: judge everything, write nothing."""
+    return click.option("--dry-run", is_flag=True, help=help)
+
+
+def rejects_option(help: str) -> Decorator:  # noqa: A002
+    """``--rejects FILE``: where what was not stored goes, each with its reason."""
+    return click.option(
+        "--rejects", type=click.Path(dir_okay=False, path_type=Path), default=None, help=help
+    )
+
+
 def parse_instant(value: str, tz: str = DEFAULT_TZ, *, param: str = "--as-of") -> datetime:
     """An instant from the command line: ISO 8601 with an offset; a local date-time
     (the agency's time zone); or a date, meaning the end of that local day."""

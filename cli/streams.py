@@ -17,6 +17,15 @@ from cli.options import (
 )
 from ledger.settings import Settings
 
+streams_config_option = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Streams settings (TOML [streams]: lateness, grace, alert levels...; "
+    "default: DATA_DIR/streams.toml if present).",
+)
+
 
 @click.command()
 @click.option(
@@ -40,13 +49,7 @@ from ledger.settings import Settings
     show_default=True,
     help="Deliver alerts to the subscriptions file's subscribers.",
 )
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    default=None,
-    help="Streams settings (TOML [streams]: lateness, grace, alert levels...; default: DATA_DIR/streams.toml if present).",
-)
+@streams_config_option
 @click.option(
     "--page",
     type=click.IntRange(min=1),
@@ -115,13 +118,7 @@ def process(
     help="Live mode: the wall clock advances the watermark (never in a replay).",
 )
 @click.option("--tick-interval", type=click.FloatRange(min=0.1), default=5.0, show_default=True)
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    default=None,
-    help="Streams settings (TOML [streams]: lateness, grace, alert levels...; default: DATA_DIR/streams.toml if present).",
-)
+@streams_config_option
 @data_dir_option
 def worker(
     bootstrap: str | None,
