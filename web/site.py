@@ -189,7 +189,7 @@ class Site:
 
     def dossier(self, code: str) -> dict[str, Any] | None:
         """Timeline, control sheet, state at the stream's now and chain verification."""
-        from ledger.application import DossierNotFound
+        from ledger.aggregate import DossierNotFound
         from ledger.audit import verify
         from projections import state as dossier_state
 
