@@ -27,7 +27,6 @@ from ledger.settings import Settings
 from web.snapshot_reader import Analytics, AnalyticsBusy
 
 ALERT_LEVELS = ("half", "three_quarters", "due", "warning", "severe")
-ALERT_KINDS = ("deadline", "refusal_burst", "harassment", "low_on_time_rate")
 DEADLINE_STATES = ("within_deadline", "overdue", "awaiting_supplement", "resolved_not_returned")
 
 

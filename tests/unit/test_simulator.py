@@ -21,8 +21,9 @@ import pytest
 from ledger.domain.catalog import load_catalog
 from ledger.domain.events import validate
 from ledger.domain.rules import load_rules
+from ledger.domain.signal_kinds import KINDS
 from ledger.domain.working_calendar import BusinessCalendar
-from simulator import KINDS, Params, simulate
+from simulator import Params, simulate
 
 CODE = re.compile(r"^[0-9A-Z]{3}\.[0-9A-Z]{2}\.[0-9A-Z]{2}\.[A-Z]\d{2}-\d{6}-\d{4}$")
 RULES = load_rules()
