@@ -37,22 +37,8 @@ from typing import Any
 # bench/ holds a streams.py of its own: import the project's packages, not the scripts beside us
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).parent.resolve()]
 
-KINDS = (
-    "repeated_supplement",
-    "unlisted_document_requested",
-    "late_supplement_request",
-    "late_without_apology",
-    "repeated_apology",
-    "idle_beyond_allotment",
-    "late_forwarding",
-    "ping_pong",
-    "superseded_procedure",
-    "backdated_event",
-    "same_official_receive_approve",
-    "refusal_without_reason",
-    "off_duty_receipt",
-    "online_to_paper",
-)
+from ledger.domain.signal_kinds import KINDS  # noqa: E402
+
 TARGET_PRECISION = 0.95
 TARGET_RECALL = 0.90
 

@@ -187,7 +187,7 @@ def click_error(error: BaseException) -> click.ClickException | None:
     """
     from interchange.cases import LogError
     from interchange.mapping import MappingError
-    from ledger.application import DossierNotFound
+    from ledger.aggregate import DossierNotFound
     from ledger.kafka import KafkaConfigError, TopicError
     from ledger.relay import RelayError
     from ledger.signing import SignatureError

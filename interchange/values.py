@@ -16,7 +16,7 @@ from datetime import date, datetime, tzinfo
 from typing import Any
 
 from interchange.mapping import MISSING, MapError, Mapping, Spec
-from ledger.domain.clock import Duration
+from ledger.domain.durations import Duration
 from ledger.domain.events import EVENT_TYPES, TIME_UNITS
 
 

@@ -21,7 +21,8 @@ from typing import Any
 import orjson
 from eventsourcing.persistence import PersistenceError
 
-from ledger.application import DossierLedger, DossierNotFound
+from ledger.aggregate import DossierNotFound
+from ledger.application import DossierLedger
 from ledger.domain.hashchain import (
     DIGEST_ALGORITHM,
     ChainHeads,

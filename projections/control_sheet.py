@@ -22,8 +22,9 @@ from datetime import datetime, timedelta
 from operator import itemgetter
 from typing import Any
 
-from ledger.domain.clock import FINISHED, BusinessCalendar, classify_finished
+from ledger.domain.deadlines import FINISHED, classify_finished
 from ledger.domain.rules import RuleBook
+from ledger.domain.working_calendar import BusinessCalendar
 from projections.state import (
     Facts,
     as_written,

@@ -30,7 +30,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from ledger.domain.clock import BusinessCalendar, Duration, classify_finished, classify_open
+from ledger.domain.deadlines import classify_finished, classify_open
+from ledger.domain.durations import Duration
 from ledger.domain.events import Recorded
 from ledger.domain.lifecycle import (
     AWAITING_SUPPLEMENT,
@@ -42,6 +43,7 @@ from ledger.domain.lifecycle import (
     WITHDRAWN,
 )
 from ledger.domain.rules import RuleBook, RuleSet
+from ledger.domain.working_calendar import BusinessCalendar
 
 Facts = dict[str, Any]
 """A dossier's fact sheet: JSON values only (see the module docstring)."""

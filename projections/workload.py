@@ -19,10 +19,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from ledger.domain.clock import BusinessCalendar, classify_open
+from ledger.domain.deadlines import classify_open
 from ledger.domain.events import Recorded
 from ledger.domain.lifecycle import RESOLVED
 from ledger.domain.rules import RuleBook
+from ledger.domain.working_calendar import BusinessCalendar
 from projections import state as dossier_state
 
 COLUMNS = ("official", "agency", "open_held", "overdue_held", "as_of")

@@ -43,29 +43,13 @@ from collections.abc import Callable
 from datetime import date
 from typing import IO, Any
 
+from ledger.domain.signal_kinds import KINDS
 from simulator.behaviour import DEFAULT_ACT_RATES, TRAITS, Params
 from simulator.engine import DEFAULT_START, Simulation
 
-__all__ = ["DEFAULT_ACT_RATES", "DEFAULT_START", "KINDS", "Params", "simulate"]
+__all__ = ["DEFAULT_ACT_RATES", "DEFAULT_START", "Params", "simulate"]
 
-KINDS = (
-    "repeated_supplement",
-    "unlisted_document_requested",
-    "late_supplement_request",
-    "late_without_apology",
-    "repeated_apology",
-    "idle_beyond_allotment",
-    "late_forwarding",
-    "ping_pong",
-    "superseded_procedure",
-    "backdated_event",
-    "same_official_receive_approve",
-    "refusal_without_reason",
-    "off_duty_receipt",
-    "online_to_paper",
-)
-"""The per-dossier signal kinds of the domain brief (§8), as written in labels."""
-
+# the labels cover exactly the signal kinds of the brief (ledger.domain.signal_kinds)
 assert {kind for _, kind in TRAITS.values()} == set(KINDS)
 
 

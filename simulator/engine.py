@@ -17,8 +17,8 @@ from datetime import UTC, date, datetime, timedelta
 from typing import IO, Any
 
 from ledger.domain.catalog import Catalog, ProcedureVersion, load_catalog
-from ledger.domain.clock import BusinessCalendar
 from ledger.domain.rules import RuleBook, load_rules
+from ledger.domain.working_calendar import BusinessCalendar
 from simulator.behaviour import Params
 from simulator.people import applicant as new_applicant
 from simulator.province import (

@@ -21,8 +21,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ledger.domain.catalog import Catalog, ProcedureVersion
-from ledger.domain.clock import BusinessCalendar, Duration, classify_finished, classify_open
+from ledger.domain.deadlines import classify_finished, classify_open
+from ledger.domain.durations import Duration
 from ledger.domain.rules import RuleSet
+from ledger.domain.working_calendar import BusinessCalendar
 from simulator.apology import apologise
 from simulator.behaviour import Params, pace_factor, sitting_factor
 from simulator.province import Office, Official

@@ -1,4 +1,4 @@
-"""Working-time arithmetic for the simulator, over the clock module's calendar.
+"""Working-time arithmetic for the simulator, over the working-day calendar.
 
 Officials act in office hours on working days only, so every instant the
 simulator makes goes through :meth:`Timing.after`, which moves forward in
@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 
-from ledger.domain.clock import BusinessCalendar, Duration
+from ledger.domain.durations import Duration
+from ledger.domain.working_calendar import BusinessCalendar
 
 MINUTE = timedelta(minutes=1)
 MONTH_DAYS = 30

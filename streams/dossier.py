@@ -33,9 +33,10 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from ledger.domain.clock import BusinessCalendar, overdue_from
+from ledger.domain.deadlines import overdue_from
 from ledger.domain.events import Recorded
 from ledger.domain.rules import RuleBook
+from ledger.domain.working_calendar import BusinessCalendar
 from projections import state as dossier_state
 from streams.config import StreamConfig
 from streams.outputs import alert

@@ -33,9 +33,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from simulator import KINDS as SIGNAL_KINDS
+from ledger.domain.signal_kinds import ALERT_KINDS
+from ledger.domain.signal_kinds import KINDS as SIGNAL_KINDS
 
-ALERT_KINDS = ("deadline", "low_on_time_rate", "refusal_burst", "harassment")
 LEVELS = ("half", "three_quarters", "due")
 SUBSCRIBER_KEYS = {
     "id",

@@ -25,7 +25,7 @@ import orjson
 
 from analytics.connection import database_path
 from analytics.reader import Analytics, AnalyticsBusy
-from ledger.application import DossierNotFound
+from ledger.aggregate import DossierNotFound
 from ledger.audit import verify
 from ledger.bootstrap import open_ledger
 from ledger.domain.watermark import DEFAULT_LATENESS, Watermark
@@ -37,7 +37,6 @@ from projections.workload import Held, is_overdue
 from streams.config import config_for
 
 ALERT_LEVELS = ("half", "three_quarters", "due", "warning", "severe")
-ALERT_KINDS = ("deadline", "refusal_burst", "harassment", "low_on_time_rate")
 DEADLINE_STATES = ("within_deadline", "overdue", "awaiting_supplement", "resolved_not_returned")
 
 

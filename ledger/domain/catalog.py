@@ -23,7 +23,7 @@ from datetime import date
 from importlib import resources
 from typing import Any
 
-from ledger.domain.clock import Duration
+from ledger.domain.durations import Duration
 
 PACKAGED = "procedures.json.gz"
 EXTRA_PREFIX = "0.000000"

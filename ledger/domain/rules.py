@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from ledger.domain.clock import Duration
+from ledger.domain.durations import Duration
 from ledger.domain.events import EnvelopeError
 
 PACKAGED_RULES = "rulesets.yaml"

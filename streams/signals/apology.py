@@ -5,7 +5,7 @@
   moved by supplement restart or pause and by clock pauses, never by an
   apology) and no valid apology (a reason and a new date, Form 04) was issued
   by ``due - apology_lead``. It fires when the due passes (a timer at
-  :func:`ledger.domain.clock.overdue_from`, re-armed whenever a supplement or a pause
+  :func:`ledger.domain.deadlines.overdue_from`, re-armed whenever a supplement or a pause
   moves the due; none while the clock stands still) or at the end of a dossier
   that finished late, whichever comes first.
 * ``repeated_apology``: more apologies than the rule set's ``reschedule_limit``
@@ -20,7 +20,7 @@ import math
 from datetime import datetime, timedelta
 from typing import Any
 
-from ledger.domain.clock import classify_finished, classify_open, overdue_from
+from ledger.domain.deadlines import classify_finished, classify_open, overdue_from
 from projections import state
 from streams.signals.common import Ctx, office_span, parse
 

@@ -9,8 +9,9 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from ledger.domain.clock import BusinessCalendar, Duration
+from ledger.domain.durations import Duration
 from ledger.domain.rules import RuleBook, RuleSet
+from ledger.domain.working_calendar import BusinessCalendar
 from projections import state
 from streams.outputs import signal
 from streams.signals.config import SignalConfig

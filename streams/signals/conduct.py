@@ -25,7 +25,7 @@ import hashlib
 from datetime import timedelta
 from typing import Any
 
-from ledger.domain.clock import classify_finished
+from ledger.domain.deadlines import classify_finished
 from streams.signals.common import OFFICIAL_ROLES, Ctx, local_day, office_span, parse
 
 CLOCK_EVENTS = frozenset(

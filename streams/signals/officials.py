@@ -22,8 +22,8 @@ import statistics
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from ledger.domain.clock import BusinessCalendar
 from ledger.domain.rules import RuleBook, RulesError
+from ledger.domain.working_calendar import BusinessCalendar
 from streams.outputs import alert
 from streams.signals.config import SignalConfig
 

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ledger.domain.clock import Duration, classify_finished
+from ledger.domain.deadlines import classify_finished
+from ledger.domain.durations import Duration
 from streams.signals.common import Ctx, parse
 
 

@@ -16,7 +16,8 @@ from typing import Any
 import orjson
 import pytest
 
-from ledger.application import Dossier, DossierLedger, DossierNotFound
+from ledger.aggregate import DOSSIER_TOPIC, Dossier, DossierNotFound
+from ledger.application import DossierLedger
 from ledger.audit import check_digest, issue_digest, verify
 from ledger.bootstrap import open_ledger
 from ledger.domain import hashchain
@@ -272,7 +273,7 @@ def store_legacy(ledger: DossierLedger, envelopes: list[dict[str, Any]]) -> None
                 originator_id=did,
                 originator_version=1,
                 timestamp=now,
-                originator_topic=f"{Dossier.__module__}:{Dossier.__qualname__}",
+                originator_topic=DOSSIER_TOPIC,
                 envelope=env,
             )
         else:

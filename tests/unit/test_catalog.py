@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from ledger.domain.catalog import CatalogError, load_catalog, step_plan
-from ledger.domain.clock import Duration
+from ledger.domain.durations import Duration
 from ledger.domain.events import ROLES, TIME_UNITS
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from cli import ledger as ledger_commands
 from cli.main import ROOMS, main
 from cli.options import click_error
-from ledger.application import DossierNotFound
+from ledger.aggregate import DossierNotFound
 from ledger.kafka import KafkaConfigError, TopicError
 from simulator.factories import event_stream, write_jsonl
 

@@ -1,4 +1,7 @@
-"""The working-day clock: calendar, due instants, office time, timeliness."""
+"""The working-day clock: durations, calendar, due instants, office time, timeliness.
+
+``ledger.domain.durations``, ``working_calendar`` and ``deadlines`` are tested together:
+most answers need all three."""
 
 from __future__ import annotations
 
@@ -11,14 +14,10 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger.domain.clock import (
-    BusinessCalendar,
-    Duration,
-    classify_finished,
-    classify_open,
-    deadline_of_record,
-)
+from ledger.domain.deadlines import classify_finished, classify_open, deadline_of_record
+from ledger.domain.durations import Duration
 from ledger.domain.rules import CalendarOverrides, build_rules, load_rules
+from ledger.domain.working_calendar import BusinessCalendar
 
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
 BOOK = load_rules()

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import orjson
 import pytest
 
-from ledger.domain.clock import BusinessCalendar
+from ledger.domain.working_calendar import BusinessCalendar
 from projections import control_sheet, state
 from projections.runner import sheet_rows
 from projections.store import SHEET_COLUMNS

@@ -12,8 +12,8 @@ from click.testing import CliRunner
 
 from cli.main import main
 from ledger.bootstrap import open_ledger
-from ledger.domain.clock import BusinessCalendar
 from ledger.domain.rules import NoRuleSetInForce, RulesError, load_rules
+from ledger.domain.working_calendar import BusinessCalendar
 from ledger.settings import Settings
 from simulator.factories import dossier_life
 

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from ledger.application import SQLITE_RECORDER, DossierLedger
-from ledger.domain.clock import Duration
+from ledger.domain.durations import Duration
 from ledger.domain.lifecycle import fold
 from ledger.domain.rules import RuleBook, RulesError, build_rules, load_rules
 

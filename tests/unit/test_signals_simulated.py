@@ -12,7 +12,8 @@ import pytest
 
 from ledger.domain.catalog import load_catalog
 from ledger.domain.events import Recorded
-from simulator import KINDS, simulate
+from ledger.domain.signal_kinds import KINDS
+from simulator import simulate
 from streams.signals.drive import Driver
 from tests.signal_cases import PACKAGED
 

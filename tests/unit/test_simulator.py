@@ -19,10 +19,11 @@ from typing import Any
 import pytest
 
 from ledger.domain.catalog import load_catalog
-from ledger.domain.clock import BusinessCalendar
 from ledger.domain.events import validate
 from ledger.domain.rules import load_rules
-from simulator import KINDS, Params, simulate
+from ledger.domain.signal_kinds import KINDS
+from ledger.domain.working_calendar import BusinessCalendar
+from simulator import Params, simulate
 
 CODE = re.compile(r"^[0-9A-Z]{3}\.[0-9A-Z]{2}\.[0-9A-Z]{2}\.[A-Z]\d{2}-\d{6}-\d{4}$")
 RULES = load_rules()
@@ -347,7 +348,7 @@ def test_late_dossiers_without_a_timely_apology_are_labelled(month) -> None:
 
 
 def test_idle_labels_match_the_step_budgets(month) -> None:
-    from ledger.domain.clock import Duration
+    from ledger.domain.durations import Duration
     from simulator.timing import Timing
 
     events, labels, _ = month

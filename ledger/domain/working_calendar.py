@@ -1,4 +1,11 @@
-"""The working-day clock: due instants, elapsed working time, timeliness.
+"""The working-day calendar: working days, office hours, office time and due instants.
+
+One agency's calendar under one rule set (national holidays, the rule set's
+overrides, Saturday reception, office hours, the 15:00 forwarding rule), and the
+deadline arithmetic over it: the due instant of an allowance, the forwarding
+deadline, working time between instants with pauses. The durations it counts are in
+:mod:`ledger.domain.durations`; the timeliness classes judged against its due
+instants in :mod:`ledger.domain.deadlines`.
 
 Pure: standard library plus the ``holidays`` data package (no I/O).
 """
@@ -6,86 +13,19 @@ Pure: standard library plus the ``holidays`` data package (no I/O).
 from __future__ import annotations
 
 import math
-import re
 import threading
 from bisect import bisect_left, bisect_right
 from calendar import monthrange
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from functools import lru_cache
 from itertools import accumulate
 from typing import Any
 from zoneinfo import ZoneInfo
 
-UNITS = (
-    "working_days",
-    "working_hours",
-    "calendar_days",
-    "months",
-    "same_day",
-    "hours",
-    "minutes",
-)
-_SHORT = {
-    "wd": "working_days",
-    "wh": "working_hours",
-    "d": "calendar_days",
-    "mo": "months",
-    "h": "hours",
-    "m": "minutes",
-}
-_SPAN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(wd|wh|mo|d|h|m)\s*$")
-
-
-@dataclass(frozen=True, slots=True)
-class Duration:
-    """An amount of time in one of the units real procedures use.
-
-    ``working_*`` units count only office time on working days; ``hours`` and
-    ``minutes`` are plain elapsed time; ``same_day`` means "by the end of the
-    receipt's working day".
-    """
-
-    value: float
-    unit: str
-
-    def __post_init__(self) -> None:
-        if self.unit not in UNITS:
-            raise ValueError(f"unknown duration unit {self.unit!r} (one of {', '.join(UNITS)})")
-        if self.value < 0:
-            raise ValueError(f"a duration cannot be negative: {self.value}")
-
-    @classmethod
-    def parse(cls, spec: Any) -> Duration:
-        """From ``"3wd"``/``"24h"``/``"15m"``, or an event's ``{"value", "unit"}`` object."""
-        if isinstance(spec, Duration):
-            return spec
-        if isinstance(spec, dict):
-            return cls(float(spec.get("value") or 0), spec["unit"])
-        m = _SPAN.match(str(spec))
-        if not m:
-            raise ValueError(f"not a duration: {spec!r} (e.g. '3wd', '2wh', '24h', '15m')")
-        return cls(float(m.group(1)), _SHORT[m.group(2)])
-
-    def to_json(self) -> dict[str, Any]:
-        value = int(self.value) if float(self.value).is_integer() else self.value
-        return {"value": value, "unit": self.unit}
-
-    def as_timedelta(self) -> timedelta:
-        """Plain elapsed time; only for ``hours`` and ``minutes``."""
-        if self.unit == "hours":
-            return timedelta(hours=self.value)
-        if self.unit == "minutes":
-            return timedelta(minutes=self.value)
-        raise ValueError(f"{self.unit} is not a fixed span of elapsed time")
-
-
-# --- the working-day calendar ----------------------------------------------------
+from ledger.domain.durations import Duration
 
 DEFAULT_TZ = "Asia/Ho_Chi_Minh"
-FINISHED = ("EARLY", "ON_TIME", "LATE")
-OPEN = ("WITHIN_DEADLINE", "OVERDUE")
 _US_PER_S = 1_000_000
 _US_PER_DAY = 86_400 * _US_PER_S
 _ONE_US = timedelta(microseconds=1)
@@ -218,13 +158,15 @@ _DAYS: dict[tuple[Any, ...], _Days] = {}
 _CALENDARS: dict[tuple[str, str | None], tuple[Any, BusinessCalendar]] = {}
 
 
-_OFFSET_TYPES = (timezone, ZoneInfo)
+OFFSET_TYPES = (timezone, ZoneInfo)
 """tzinfo types whose ``utcoffset`` is never None: an instant carrying one is aware
-without asking (the checks below test ``type(x.tzinfo) in _OFFSET_TYPES`` first and call
-:func:`_aware`, which names the bad field, only otherwise)."""
+without asking (the checks here and in :mod:`ledger.domain.deadlines` test
+``type(x.tzinfo) in OFFSET_TYPES`` first and call :func:`aware`, which names the bad
+field, only otherwise)."""
 
 
-def _aware(instant: datetime, what: str) -> datetime:
+def aware(instant: datetime, what: str) -> datetime:
+    """``instant`` itself if it is an aware datetime, else a ValueError naming ``what``."""
     if not isinstance(instant, datetime):
         raise ValueError(f"{what}: expected a datetime, got {instant!r}")
     if instant.tzinfo is None or instant.utcoffset() is None:
@@ -232,7 +174,8 @@ def _aware(instant: datetime, what: str) -> datetime:
     return instant
 
 
-def _tz(tz: tzinfo | str) -> tzinfo:
+def as_tz(tz: tzinfo | str) -> tzinfo:
+    """A tzinfo from itself or from its IANA name."""
     return ZoneInfo(tz) if isinstance(tz, str) else tz
 
 
@@ -270,7 +213,7 @@ class BusinessCalendar:
         forwarding_cutoff: time = time(15, 0),
         holidays: str = "VN",
     ) -> None:
-        self.tz = _tz(tz)
+        self.tz = as_tz(tz)
         spans = tuple((_us(a), _us(b)) for a, b in office_hours)
         if (
             not spans
@@ -386,7 +329,7 @@ class BusinessCalendar:
 
     def in_office_hours(self, instant: datetime) -> bool:
         """Whether ``instant`` is office time on a working day (open span end excluded)."""
-        local = _aware(instant, "instant").astimezone(self.tz)
+        local = aware(instant, "instant").astimezone(self.tz)
         if not self.is_working_day(local):
             return False
         tod = self._tod(local)
@@ -419,7 +362,7 @@ class BusinessCalendar:
     def _cum(self, local: datetime) -> int:
         """Office time (µs) from the calendar's origin to the local instant.
 
-        The clock's hottest function, so the table look-up and the time of day are
+        The calendar's hottest function, so the table look-up and the time of day are
         written out here: a working day's office time before ``tod`` is the part of
         each office span that lies before it.
         """
@@ -477,10 +420,10 @@ class BusinessCalendar:
         pauses: Iterable[tuple[datetime, datetime | None]] = (),
     ) -> timedelta:
         """Office time in [start, end) minus the union of the pauses (open pause: until ``end``)."""
-        if type(start) is not datetime or type(start.tzinfo) not in _OFFSET_TYPES:
-            _aware(start, "start")
-        if type(end) is not datetime or type(end.tzinfo) not in _OFFSET_TYPES:
-            _aware(end, "end")
+        if type(start) is not datetime or type(start.tzinfo) not in OFFSET_TYPES:
+            aware(start, "start")
+        if type(end) is not datetime or type(end.tzinfo) not in OFFSET_TYPES:
+            aware(end, "end")
         if end < start:
             raise ValueError(f"end {end.isoformat()} is before start {start.isoformat()}")
         tz = self.tz
@@ -489,10 +432,10 @@ class BusinessCalendar:
         if pauses:
             spans = []
             for i, (ps, pe) in enumerate(pauses):
-                ps = _aware(ps, f"pauses[{i}].start")
+                ps = aware(ps, f"pauses[{i}].start")
                 if pe is None:
                     pe = end  # still paused (a pause opened after ``end`` counts nothing)
-                elif _aware(pe, f"pauses[{i}].end") < ps:
+                elif aware(pe, f"pauses[{i}].end") < ps:
                     raise ValueError(f"pauses[{i}]: end {pe.isoformat()} is before its start")
                 a, b = max(ps, start), min(pe, end)
                 if a < b:
@@ -514,8 +457,8 @@ class BusinessCalendar:
 
         Landing exactly on a close gives that close, not the next opening.
         """
-        if type(start) is not datetime or type(start.tzinfo) not in _OFFSET_TYPES:
-            _aware(start, "start")
+        if type(start) is not datetime or type(start.tzinfo) not in OFFSET_TYPES:
+            aware(start, "start")
         local = start.astimezone(self.tz)
         us = amount // _ONE_US
         if us == 0:
@@ -542,8 +485,8 @@ class BusinessCalendar:
         forwarding cutoff). Fractions of a working day are that share of its
         office time, added after the whole days.
         """
-        if type(received_at) is not datetime or type(received_at.tzinfo) not in _OFFSET_TYPES:
-            _aware(received_at, "received_at")
+        if type(received_at) is not datetime or type(received_at.tzinfo) not in OFFSET_TYPES:
+            aware(received_at, "received_at")
         local = received_at.astimezone(self.tz)
         d = allowance if type(allowance) is Duration else Duration.parse(allowance)
         unit, value = d.unit, d.value
@@ -608,7 +551,7 @@ class BusinessCalendar:
         day, or at the opening of the next one if received after the cutoff or
         on a day that is not a working day.
         """
-        local = _aware(received_at, "received_at").astimezone(self.tz)
+        local = aware(received_at, "received_at").astimezone(self.tz)
         if channel in ("online", "2"):
             return local
         o = local.toordinal()
@@ -616,87 +559,3 @@ class BusinessCalendar:
         if t.flags[o - t.base] and self._tod(local) <= self._cutoff_us:
             return self._close(o)
         return self._at(self._add_days(o, 1), self._open_us)
-
-
-# --- timeliness -------------------------------------------------------------------
-
-
-def _key(instant: datetime, granularity: str, tz: tzinfo) -> date | datetime:
-    if granularity == "date":
-        return instant.astimezone(tz).date()
-    if granularity == "minutes":
-        return instant.astimezone(tz).replace(second=0, microsecond=0)
-    raise ValueError(f"granularity: one of date, minutes (got {granularity!r})")
-
-
-def _order(a: datetime, b: datetime, granularity: str, tz: tzinfo | str) -> int:
-    """-1, 0 or 1 as ``a`` is before, equal to or after ``b`` at the granularity."""
-    z = _tz(tz)
-    if (
-        granularity == "date"
-        and type(a) is datetime
-        and type(b) is datetime
-        and type(a.tzinfo) in _OFFSET_TYPES
-        and type(b.tzinfo) in _OFFSET_TYPES
-    ):  # aware for sure: local dates compare as their ordinals
-        ka, kb = a.astimezone(z).toordinal(), b.astimezone(z).toordinal()
-        return (ka > kb) - (ka < kb)
-    ka = _key(_aware(a, "end"), granularity, z)
-    kb = _key(_aware(b, "due"), granularity, z)
-    return (ka > kb) - (ka < kb)
-
-
-def classify_finished(
-    end: datetime, due: datetime, granularity: str = "date", tz: tzinfo | str = DEFAULT_TZ
-) -> str:
-    """EARLY / ON_TIME / LATE of a finished dossier or step (TT01 index 1).
-
-    ``date`` compares local dates; ``minutes`` compares instants truncated to the minute.
-    """
-    return FINISHED[_order(end, due, granularity, tz) + 1]
-
-
-def classify_open(
-    now: datetime, due: datetime, granularity: str = "date", tz: tzinfo | str = DEFAULT_TZ
-) -> str:
-    """WITHIN_DEADLINE while ``now`` <= due (at the granularity), else OVERDUE."""
-    return OPEN[_order(now, due, granularity, tz) > 0]
-
-
-def overdue_from(
-    due: datetime, granularity: str = "date", tz: tzinfo | str = DEFAULT_TZ
-) -> datetime:
-    """The first instant at which an open dossier due at ``due`` is OVERDUE (``classify_open``).
-
-    ``date``: the local midnight after the due date; ``minutes``: the minute after the
-    due's minute. A stream sets its timer here, so that "overdue" changes exactly when
-    the watermark passes this instant, and never needs a second definition.
-    """
-    z = _tz(tz)
-    local = _aware(due, "due").astimezone(z)
-    if granularity == "date":
-        nxt = local.date() + timedelta(days=1)
-        return datetime(nxt.year, nxt.month, nxt.day, tzinfo=z)
-    if granularity == "minutes":
-        return local.replace(second=0, microsecond=0) + timedelta(minutes=1)
-    raise ValueError(f"granularity: one of date, minutes (got {granularity!r})")
-
-
-def deadline_of_record(
-    appointment_at: datetime | str | None, computed_due: datetime | None
-) -> tuple[datetime | None, timedelta | None]:
-    """The deadline a dossier is judged by, and how far the slip's appointment is from the law.
-
-    The appointment printed on the receipt slip (``appointment_at``) wins when
-    present; the computed due stays beside it, and the difference
-    (appointment - computed) shows a slip promising more (positive) or less
-    time than the allowance. The difference is None when either is missing.
-    """
-    if isinstance(appointment_at, str):
-        appointment_at = datetime.fromisoformat(appointment_at)
-    if appointment_at is None:
-        return computed_due, None
-    appointment_at = _aware(appointment_at, "appointment_at")
-    if computed_due is None:
-        return appointment_at, None
-    return appointment_at, appointment_at - _aware(computed_due, "computed_due")
