@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 
     from ledger.application import DossierLedger
     from ledger.domain.rules import RuleBook
+    from ledger.settings import Settings
 
 TABLE = "events"
 OUTPUT_TOPICS: dict[str, str] = {
@@ -187,6 +188,7 @@ def load_from_kafka(
     bootstrap: str,
     sink: DuckDBSink,
     *,
+    settings: Settings,
     topic: str = topics.EVENTS,
     group: str = "dossier-sink",
     once: bool = False,
@@ -200,6 +202,8 @@ def load_from_kafka(
 
     With ``once``, return after ``idle_seconds`` without a record once partitions
     are assigned (never from end offsets, which some brokers under-report).
+    ``settings`` give the topics' configured partition count and the dead letters'
+    Kafka client.
     """
     from kafka import KafkaConsumer
 
@@ -210,7 +214,7 @@ def load_from_kafka(
     wanted = [topic, *(t for t in OUTPUT_TOPICS if outputs)]
     from ledger.kafka import require_project_topics
 
-    require_project_topics(bootstrap, wanted)  # never let a subscription auto-create them
+    require_project_topics(bootstrap, wanted, settings)  # never let a subscription auto-create them
     consumer = KafkaConsumer(
         *wanted,
         bootstrap_servers=bootstrap.split(","),
@@ -239,7 +243,7 @@ def load_from_kafka(
                         else:
                             records.append(decode_event(msg.value))
                     except (ValueError, KeyError, TypeError) as e:
-                        dlq = dlq or make_producer(bootstrap)
+                        dlq = dlq or make_producer(bootstrap, settings.kafka_client)
                         reason = f"{msg.topic}[{msg.partition}]@{msg.offset}: undecodable: {e}"
                         dlq.send(
                             topics.DLQ,

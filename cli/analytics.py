@@ -99,6 +99,7 @@ def sink(
             report = load_from_kafka(
                 address,
                 target,
+                settings=settings,
                 topic=topic,
                 group=group,
                 once=once,

@@ -229,6 +229,7 @@ def project(
                 projector,
                 bootstrap=servers,
                 group=group,
+                settings=settings,
                 topic=topic or EVENTS,
                 once=once,
                 idle_timeout=idle_timeout,

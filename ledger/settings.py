@@ -8,10 +8,10 @@
 | ``DOSSIER_RULES`` | a rules file replacing the packaged one, or adding to it (``extends: packaged``; see docs/rules.md) | packaged ``ledger/domain/rulesets/rulesets.yaml`` |
 | ``DOSSIER_CALENDAR_OVERRIDES`` | a province's holiday / make-up-day overrides | packaged ``calendar-overrides.yaml`` |
 | ``DOSSIER_KAFKA_BOOTSTRAP`` | Kafka bootstrap servers ``host:port[,host:port]`` | none |
+| ``DOSSIER_KAFKA_PARTITIONS`` | partitions of the keyed topics (a positive integer, checked where used: ``ledger.kafka.configured_partitions``) | 12 |
+| ``DOSSIER_KAFKA_CLIENT`` | Kafka client library of the relay's producer: ``confluent`` or ``kafka-python`` | ``confluent`` |
 
-Read where they are used: ``DOSSIER_KAFKA_PARTITIONS`` (partitions of the keyed topics,
-default 12) and ``DOSSIER_KAFKA_CLIENT`` (``confluent`` or ``kafka-python``) in
-``ledger/kafka.py``; ``DOSSIER_SIGNING_KEY`` (the digest signing key file, default
+Read where they are used: ``DOSSIER_SIGNING_KEY`` (the digest signing key file, default
 ``DATA_DIR/signing.key``) in ``ledger/signing.py``; ``DOSSIER_SQLITE_MMAP`` (bytes of
 the ledger a reader maps, default 1 GiB) in ``ledger/log_reader.py``;
 ``DOSSIER_DUCKDB_MEMORY`` and ``DOSSIER_DUCKDB_CHECKPOINT`` (the analysts' writer) in
@@ -33,6 +33,8 @@ class Settings:
     rules_path: str | None = None
     overrides_path: str | None = None
     kafka_bootstrap: str | None = None
+    kafka_partitions: str | None = None
+    kafka_client: str | None = None
 
     @classmethod
     def from_env(
@@ -46,6 +48,8 @@ class Settings:
             rules_path=env.get("DOSSIER_RULES") or None,
             overrides_path=env.get("DOSSIER_CALENDAR_OVERRIDES") or None,
             kafka_bootstrap=env.get("DOSSIER_KAFKA_BOOTSTRAP") or None,
+            kafka_partitions=env.get("DOSSIER_KAFKA_PARTITIONS") or None,
+            kafka_client=env.get("DOSSIER_KAFKA_CLIENT") or None,
         )
         given = {k: v for k, v in overrides.items() if v is not None}
         return replace(settings, **given) if given else settings
