@@ -202,7 +202,7 @@ def _signing_key(settings: Settings) -> Path | None:
     """The signing key if one exists; else a note on stderr and no digests."""
     from ledger.signing import key_path
 
-    path = key_path(settings.data_dir)
+    path = key_path(settings)
     if path.is_file():
         return path
     click.echo(

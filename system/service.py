@@ -107,7 +107,7 @@ class Service:
         from ledger.relay import DigestSchedule
         from ledger.signing import key_path
 
-        self.signing_key = key_path(settings.data_dir)
+        self.signing_key = key_path(settings)
         self.digests = DigestSchedule(digest_every)
         if not self.signing_key.is_file():
             self.log(
