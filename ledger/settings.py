@@ -11,10 +11,9 @@
 | ``DOSSIER_KAFKA_PARTITIONS`` | partitions of the keyed topics (a positive integer, checked where used: ``ledger.kafka.configured_partitions``) | 12 |
 | ``DOSSIER_KAFKA_CLIENT`` | Kafka client library of the relay's producer: ``confluent`` or ``kafka-python`` | ``confluent`` |
 | ``DOSSIER_SIGNING_KEY`` | the digest signing key file (``ledger.signing.key_path``) | ``signing.key`` in the data dir |
+| ``DOSSIER_SQLITE_MMAP`` | bytes of the SQLite ledger a reader of its own maps (a number, checked where used: ``ledger.log_reader.mmap_bytes``) | 1 GiB |
 
-Read where they are used: ``DOSSIER_SQLITE_MMAP`` (bytes of
-the ledger a reader maps, default 1 GiB) in ``ledger/log_reader.py``;
-``DOSSIER_DUCKDB_MEMORY`` and ``DOSSIER_DUCKDB_CHECKPOINT`` (the analysts' writer) in
+Read where they are used: ``DOSSIER_DUCKDB_MEMORY`` and ``DOSSIER_DUCKDB_CHECKPOINT`` (the analysts' writer) in
 ``analytics/connection.py``.
 """
 
@@ -36,6 +35,7 @@ class Settings:
     kafka_partitions: str | None = None
     kafka_client: str | None = None
     signing_key: str | None = None
+    sqlite_mmap: str | None = None
 
     @classmethod
     def from_env(
@@ -52,6 +52,7 @@ class Settings:
             kafka_partitions=env.get("DOSSIER_KAFKA_PARTITIONS") or None,
             kafka_client=env.get("DOSSIER_KAFKA_CLIENT") or None,
             signing_key=env.get("DOSSIER_SIGNING_KEY") or None,
+            sqlite_mmap=env.get("DOSSIER_SQLITE_MMAP"),  # set but empty: refused where used
         )
         given = {k: v for k, v in overrides.items() if v is not None}
         return replace(settings, **given) if given else settings

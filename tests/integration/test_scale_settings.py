@@ -98,22 +98,33 @@ def test_a_readers_memory_map_is_bounded_by_its_setting(
     resident); a bad value names the variable."""
     import sqlite3
 
+    from ledger.bootstrap import open_ledger
     from ledger.log_reader import MMAP_BYTES, LogSource
+    from ledger.settings import Settings
 
     path = tmp_path / "l.sqlite3"
     sqlite3.connect(path).execute("CREATE TABLE e (x)").connection.close()
-    source = LogSource(str(path), "e", "rowid")
 
-    def mapped() -> int:
+    def mapped(source: LogSource) -> int:
         conn = source.connect()
         try:
             return conn.execute("PRAGMA mmap_size").fetchone()[0]
         finally:
             conn.close()
 
-    assert mapped() == MMAP_BYTES
+    assert mapped(LogSource(str(path), "e", "rowid")) == MMAP_BYTES
+
+    def ledger_source() -> LogSource | None:
+        ledger = open_ledger(Settings.from_env(tmp_path / "data"))
+        try:
+            return LogSource.of(ledger)
+        finally:
+            ledger.close()
+
+    monkeypatch.delenv("DOSSIER_SQLITE_MMAP", raising=False)
+    assert mapped(ledger_source()) == MMAP_BYTES
     monkeypatch.setenv("DOSSIER_SQLITE_MMAP", str(8 << 20))
-    assert mapped() == 8 << 20
+    assert mapped(ledger_source()) == 8 << 20
     monkeypatch.setenv("DOSSIER_SQLITE_MMAP", "a lot")
     with pytest.raises(ValueError, match="DOSSIER_SQLITE_MMAP='a lot'"):
-        mapped()
+        ledger_source()
