@@ -73,14 +73,24 @@ class DuckDBSink:
     writes inside it), followed by a snapshot publication for readers.
     """
 
-    def __init__(self, path: str | Path, rules: RuleBook | None = None) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        rules: RuleBook | None = None,
+        *,
+        memory: str | None = None,
+        checkpoint: str | None = None,
+    ) -> None:
+        """``memory``, ``checkpoint``: the writer's limits (:func:`connect_writer`)."""
 
         from analytics.loader import Loader
 
         if str(path) != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         self.path = str(path)
-        self.con: duckdb.DuckDBPyConnection = connect_writer(self.path)
+        self.con: duckdb.DuckDBPyConnection = connect_writer(
+            self.path, memory=memory, checkpoint=checkpoint
+        )
         if rules is None:
             from ledger.domain.rules import load_rules
 

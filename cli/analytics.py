@@ -84,7 +84,12 @@ def sink(
 
     address = bootstrap or settings.kafka_bootstrap
     source = source or ("kafka" if address else "store")
-    target = DuckDBSink(db_path or settings.data_dir / "analytics.duckdb", open_rules(settings))
+    target = DuckDBSink(
+        db_path or settings.data_dir / "analytics.duckdb",
+        open_rules(settings),
+        memory=settings.duckdb_memory,
+        checkpoint=settings.duckdb_checkpoint,
+    )
     try:
         if source == "store":
             report = load_from_store(open_ledger(settings), target, page=page)

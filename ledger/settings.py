@@ -12,9 +12,8 @@
 | ``DOSSIER_KAFKA_CLIENT`` | Kafka client library of the relay's producer: ``confluent`` or ``kafka-python`` | ``confluent`` |
 | ``DOSSIER_SIGNING_KEY`` | the digest signing key file (``ledger.signing.key_path``) | ``signing.key`` in the data dir |
 | ``DOSSIER_SQLITE_MMAP`` | bytes of the SQLite ledger a reader of its own maps (a number, checked where used: ``ledger.log_reader.mmap_bytes``) | 1 GiB |
-
-Read where they are used: ``DOSSIER_DUCKDB_MEMORY`` and ``DOSSIER_DUCKDB_CHECKPOINT`` (the analysts' writer) in
-``analytics/connection.py``.
+| ``DOSSIER_DUCKDB_MEMORY`` | DuckDB's memory limit for the writer of the analysts' file (``dossier sink``, ``dossier process``; a value DuckDB refuses names the variable) | ``256MB`` |
+| ``DOSSIER_DUCKDB_CHECKPOINT`` | that writer's write-ahead log size between checkpoints (as above) | ``256MB`` |
 """
 
 from __future__ import annotations
@@ -36,6 +35,8 @@ class Settings:
     kafka_client: str | None = None
     signing_key: str | None = None
     sqlite_mmap: str | None = None
+    duckdb_memory: str | None = None
+    duckdb_checkpoint: str | None = None
 
     @classmethod
     def from_env(
@@ -53,6 +54,8 @@ class Settings:
             kafka_client=env.get("DOSSIER_KAFKA_CLIENT") or None,
             signing_key=env.get("DOSSIER_SIGNING_KEY") or None,
             sqlite_mmap=env.get("DOSSIER_SQLITE_MMAP"),  # set but empty: refused where used
+            duckdb_memory=env.get("DOSSIER_DUCKDB_MEMORY"),  # likewise
+            duckdb_checkpoint=env.get("DOSSIER_DUCKDB_CHECKPOINT"),
         )
         given = {k: v for k, v in overrides.items() if v is not None}
         return replace(settings, **given) if given else settings

@@ -57,12 +57,20 @@ def analytics_path(settings: Settings) -> Path:
 class OutputStore:
     """The DuckDB side of the embedded runner: outputs, states and checkpoint."""
 
-    def __init__(self, path: Path, rules: Any = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        rules: Any = None,
+        *,
+        memory: str | None = None,
+        checkpoint: str | None = None,
+    ) -> None:
+        """``memory``, ``checkpoint``: the writer's limits (``connect_writer``)."""
         from analytics.connection import connect_writer
 
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self.con = connect_writer(str(path))
+        self.con = connect_writer(str(path), memory=memory, checkpoint=checkpoint)
         for table in TABLES:
             self.con.execute(ddl(table))
         for statement in STATE_DDL:
@@ -256,7 +264,12 @@ def process(
     stop = stop or threading.Event()
     rules = open_rules(settings)
     ledger = open_ledger(settings, rules=rules)
-    store = OutputStore(db_path or analytics_path(settings), rules)
+    store = OutputStore(
+        db_path or analytics_path(settings),
+        rules,
+        memory=settings.duckdb_memory,
+        checkpoint=settings.duckdb_checkpoint,
+    )
     try:
         position, wm_json, final, events = store.checkpoint()
         pipeline = Pipeline(

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from analytics.connection import connect_writer
+from ledger.settings import Settings
 from projections.store import OPEN_HELD, SQLiteReadModels
 
 pytestmark = pytest.mark.integration
@@ -41,7 +42,12 @@ def test_the_analysts_writer_is_held_to_its_memory_and_checkpoint_settings(
         con.close()
     monkeypatch.setenv("DOSSIER_DUCKDB_MEMORY", "512MB")
     monkeypatch.setenv("DOSSIER_DUCKDB_CHECKPOINT", "64MB")
-    con = connect_writer(str(tmp_path / "b.duckdb"))
+    settings = Settings.from_env(tmp_path)
+    con = connect_writer(
+        str(tmp_path / "b.duckdb"),
+        memory=settings.duckdb_memory,
+        checkpoint=settings.duckdb_checkpoint,
+    )
     try:
         overridden = _settings(con)
     finally:
@@ -54,9 +60,9 @@ def test_a_bad_writer_setting_names_its_variable(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("DOSSIER_DUCKDB_MEMORY", "lots")
+    memory = Settings.from_env(tmp_path).duckdb_memory
     with pytest.raises(ValueError, match="DOSSIER_DUCKDB_MEMORY='lots'"):
-        connect_writer(str(tmp_path / "a.duckdb"))
-    monkeypatch.delenv("DOSSIER_DUCKDB_MEMORY")
+        connect_writer(str(tmp_path / "a.duckdb"), memory=memory)
     connect_writer(str(tmp_path / "a.duckdb")).close()  # the refused connection was closed
 
 
