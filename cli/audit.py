@@ -95,7 +95,7 @@ def verify(
             total = ledger.max_position()
         except STORE_ERRORS:  # verify names it as unreadable
             total = None
-        with progress.task("verify", total, unit="events") as bar:
+        with progress.task("verify", total, unit="events", forced=settings.progress) as bar:
             problems = run_verify(ledger, None, bar)
     else:
         problems = []

@@ -82,7 +82,7 @@ def process(
     from streams.embedded import process as run
 
     stop = stop_on_signals()
-    with progress.task("process", unit="positions") as bar:
+    with progress.task("process", unit="positions", forced=settings.progress) as bar:
         summary = run(
             settings,
             now=now,

@@ -14,6 +14,7 @@
 | ``DOSSIER_SQLITE_MMAP`` | bytes of the SQLite ledger a reader of its own maps (a number, checked where used: ``ledger.log_reader.mmap_bytes``) | 1 GiB |
 | ``DOSSIER_DUCKDB_MEMORY`` | DuckDB's memory limit for the writer of the analysts' file (``dossier sink``, ``dossier process``; a value DuckDB refuses names the variable) | ``256MB`` |
 | ``DOSSIER_DUCKDB_CHECKPOINT`` | that writer's write-ahead log size between checkpoints (as above) | ``256MB`` |
+| ``DOSSIER_PROGRESS`` | progress of long commands: ``bar``, ``plain`` or ``off`` (anything else: the default) | a bar on a terminal, else plain lines |
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ class Settings:
     sqlite_mmap: str | None = None
     duckdb_memory: str | None = None
     duckdb_checkpoint: str | None = None
+    progress: str | None = None
 
     @classmethod
     def from_env(
@@ -56,6 +58,7 @@ class Settings:
             sqlite_mmap=env.get("DOSSIER_SQLITE_MMAP"),  # set but empty: refused where used
             duckdb_memory=env.get("DOSSIER_DUCKDB_MEMORY"),  # likewise
             duckdb_checkpoint=env.get("DOSSIER_DUCKDB_CHECKPOINT"),
+            progress=env.get("DOSSIER_PROGRESS") or None,
         )
         given = {k: v for k, v in overrides.items() if v is not None}
         return replace(settings, **given) if given else settings
