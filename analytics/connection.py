@@ -30,7 +30,8 @@ SETTINGS = (
     ("memory_limit", "DOSSIER_DUCKDB_MEMORY", WRITER_MEMORY),
     ("checkpoint_threshold", "DOSSIER_DUCKDB_CHECKPOINT", WRITER_CHECKPOINT),
 )
-"""(DuckDB setting, the environment variable that overrides it, its default)."""
+"""(DuckDB setting, the variable that overrides it (read into ``Settings``; named in the
+error a refused value gives), its default)."""
 
 
 def _apply_settings(con: duckdb.DuckDBPyConnection, given: tuple[str | None, ...]) -> None:
