@@ -15,15 +15,15 @@ if TYPE_CHECKING:
 
 WRITER_MEMORY = "256MB"
 """DuckDB's memory limit for the one writer of the analysts' file (``DOSSIER_DUCKDB_MEMORY``,
-``Settings.duckdb_memory``, overrides it). Without a limit DuckDB keeps every block it touched, and the sink's
-peak memory grew with the log (measured: 583 MB at 250,000 events, 947 MB at
-1,000,000); with it, the blocks beyond are written out and read again when needed."""
+``Settings.duckdb_memory``, overrides it). Without a limit DuckDB keeps every block it
+touched, and the sink's peak memory grew with the log (measured: 583 MB at 250,000 events,
+947 MB at 1,000,000); with it, the blocks beyond are written out and read again when needed."""
 WRITER_CHECKPOINT = "256MB"
 """Write-ahead log size that triggers DuckDB's checkpoint (``DOSSIER_DUCKDB_CHECKPOINT``,
-``Settings.duckdb_checkpoint``; DuckDB's own default: 16MB). A checkpoint rewrites each table's key index whole
-(duckdb/duckdb#24848), so at the default one every page or two, each costing more as
-the file grows (measured: commits from 1.2 s to 8 s per 100,000 events between the
-first and the tenth)."""
+``Settings.duckdb_checkpoint``; DuckDB's own default: 16MB). A checkpoint rewrites each
+table's key index whole (duckdb/duckdb#24848), so at the default one every page or two,
+each costing more as the file grows (measured: commits from 1.2 s to 8 s per 100,000
+events between the first and the tenth)."""
 
 
 SETTINGS = (
