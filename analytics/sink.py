@@ -46,6 +46,7 @@ if TYPE_CHECKING:
 
     from ledger.application import DossierLedger
     from ledger.domain.rules import RuleBook
+    from ledger.settings import Settings
 
 TABLE = "events"
 OUTPUT_TOPICS: dict[str, str] = {
@@ -76,12 +77,22 @@ class DuckDBSink:
     writes inside it), followed by a snapshot publication for readers.
     """
 
-    def __init__(self, path: str | Path, rules: RuleBook | None = None) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        rules: RuleBook | None = None,
+        *,
+        memory: str | None = None,
+        checkpoint: str | None = None,
+    ) -> None:
+        """``memory``, ``checkpoint``: the writer's limits (:func:`connect_writer`)."""
 
         if str(path) != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         self.path = str(path)
-        self.con: duckdb.DuckDBPyConnection = connect_writer(self.path)
+        self.con: duckdb.DuckDBPyConnection = connect_writer(
+            self.path, memory=memory, checkpoint=checkpoint
+        )
         if rules is None:
             rules = load_rules()
         self.loader = Loader(self.con, rules)
@@ -185,6 +196,7 @@ def load_from_kafka(
     bootstrap: str,
     sink: DuckDBSink,
     *,
+    settings: Settings,
     topic: str = topics.EVENTS,
     group: str = "dossier-sink",
     once: bool = False,
@@ -198,6 +210,8 @@ def load_from_kafka(
 
     With ``once``, return after ``idle_seconds`` without a record once partitions
     are assigned (never from end offsets, which some brokers under-report).
+    ``settings`` give the topics' configured partition count and the dead letters'
+    Kafka client.
     """
     from kafka import KafkaConsumer
 
@@ -205,7 +219,7 @@ def load_from_kafka(
     report = SinkReport()
     wanted = [topic, *(t for t in OUTPUT_TOPICS if outputs)]
 
-    require_project_topics(bootstrap, wanted)  # never let a subscription auto-create them
+    require_project_topics(bootstrap, wanted, settings)  # never let a subscription auto-create them
     consumer = KafkaConsumer(
         *wanted,
         bootstrap_servers=bootstrap.split(","),
@@ -234,7 +248,7 @@ def load_from_kafka(
                         else:
                             records.append(decode_event(msg.value))
                     except (ValueError, KeyError, TypeError) as e:
-                        dlq = dlq or make_producer(bootstrap)
+                        dlq = dlq or make_producer(bootstrap, settings.kafka_client)
                         reason = f"{msg.topic}[{msg.partition}]@{msg.offset}: undecodable: {e}"
                         dlq.send(
                             topics.DLQ,

@@ -36,10 +36,18 @@ JSON_COLUMNS = {"event_ids", "recipients", "params"}
 class StreamStore:
     """The DuckDB side of the embedded runner: outputs, states and checkpoint."""
 
-    def __init__(self, path: Path, rules: RuleBook) -> None:
+    def __init__(
+        self,
+        path: Path,
+        rules: RuleBook,
+        *,
+        memory: str | None = None,
+        checkpoint: str | None = None,
+    ) -> None:
+        """``memory``, ``checkpoint``: the writer's limits (``connect_writer``)."""
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self.con = connect_writer(str(path))
+        self.con = connect_writer(str(path), memory=memory, checkpoint=checkpoint)
         for table in TABLES:
             self.con.execute(output_ddl(table))
         for statement in STREAM_STATE_SQL:

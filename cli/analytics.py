@@ -85,7 +85,12 @@ def sink(
 
     address = bootstrap or settings.kafka_bootstrap
     source = source or ("kafka" if address else "store")
-    target = DuckDBSink(db_path or database_path(settings), open_rules(settings))
+    target = DuckDBSink(
+        db_path or database_path(settings),
+        open_rules(settings),
+        memory=settings.duckdb_memory,
+        checkpoint=settings.duckdb_checkpoint,
+    )
     try:
         if source == "store":
             report = load_from_store(open_ledger(settings), target, page=page)
@@ -100,6 +105,7 @@ def sink(
             report = load_from_kafka(
                 address,
                 target,
+                settings=settings,
                 topic=topic,
                 group=group,
                 once=once,

@@ -95,7 +95,7 @@ def verify(
             total = ledger.max_position()
         except STORE_ERRORS:  # verify names it as unreadable
             total = None
-        with progress.task("verify", total, unit="events") as bar:
+        with progress.task("verify", total, unit="events", forced=settings.progress) as bar:
             problems = run_verify(ledger, None, bar)
     else:
         problems = []
@@ -180,7 +180,7 @@ def keys_init(force: bool, settings: Settings) -> None:
     """
     from ledger.signing import init_keys, key_path, public_path
 
-    path = key_path(settings.data_dir)
+    path = key_path(settings)
     try:
         public = init_keys(path, force=force)
     except FileExistsError as e:
@@ -214,7 +214,7 @@ def sign_or_fail(digest: dict[str, Any], settings: Settings) -> dict[str, Any]:
     from ledger.signing import key_path, sign_digest
 
     try:
-        return sign_digest(digest, key_path(settings.data_dir))
+        return sign_digest(digest, key_path(settings))
     except FileNotFoundError as e:
         raise click.ClickException(str(e)) from None
 

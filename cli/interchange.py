@@ -61,7 +61,10 @@ def import_(
     xes = mapping.format == "xes"
     failure: str | None = None
     with progress.task(
-        "import", progress.file_size(log) if xes else None, unit="bytes" if xes else "rows"
+        "import",
+        progress.file_size(log) if xes else None,
+        unit="bytes" if xes else "rows",
+        forced=settings.progress,
     ) as bar:
         try:
             report = import_log(
@@ -167,7 +170,9 @@ def export(
         from interchange.export import export_log
 
         ledger = open_ledger(settings)
-        with progress.task("export", ledger.max_position() or None, unit="events") as bar:
+        with progress.task(
+            "export", ledger.max_position() or None, unit="events", forced=settings.progress
+        ) as bar:
             summary = export_log(
                 ledger,
                 ledger.rules,

@@ -45,7 +45,7 @@ def ingest(file: str, dry_run: bool, rejects: Path | None, fmt: str, settings: S
     stream = stdin if file == "-" else open(file, "rb")  # noqa: SIM115
     size = None if file == "-" else progress.file_size(file)
     try:
-        with progress.task("ingest", size, unit="bytes") as bar:
+        with progress.task("ingest", size, unit="bytes", forced=settings.progress) as bar:
             report = ingest_lines(
                 ledger,
                 progress.counting(stream, bar),

@@ -14,8 +14,8 @@ free of any output. Output goes to stderr only, so stdout stays a clean result
 
 When stderr is not a terminal, a plain line is written at most every
 ``interval`` seconds, and a final line only if an earlier one was written: short
-runs in tests and pipes stay silent. ``DOSSIER_PROGRESS`` forces a mode:
-``bar``, ``plain`` or ``off``.
+runs in tests and pipes stay silent. ``DOSSIER_PROGRESS`` (``Settings.progress``,
+which the commands pass as ``forced``) forces a mode: ``bar``, ``plain`` or ``off``.
 """
 
 from __future__ import annotations
@@ -31,9 +31,10 @@ PLAIN_INTERVAL = 5.0
 """Seconds between plain progress lines."""
 
 
-def mode(stream: IO[str] | None = None) -> str:
-    """``bar``, ``plain`` or ``off``: forced by ``DOSSIER_PROGRESS``, else by the terminal."""
-    forced = os.environ.get("DOSSIER_PROGRESS", "").strip().lower()
+def mode(stream: IO[str] | None = None, forced: str | None = None) -> str:
+    """``bar``, ``plain`` or ``off``: ``forced`` (``DOSSIER_PROGRESS``) if it names one,
+    else by the terminal."""
+    forced = (forced or "").strip().lower()
     if forced in ("bar", "plain", "off"):
         return forced
     stream = stream if stream is not None else sys.stderr
@@ -64,11 +65,12 @@ class Task:
         stream: IO[str] | None = None,
         interval: float = PLAIN_INTERVAL,
         how: str | None = None,
+        forced: str | None = None,
     ) -> None:
         self.label, self.total, self.unit = label, total, unit
         self.completed = 0.0
         self._stream = stream if stream is not None else sys.stderr
-        self._how = how or mode(self._stream)
+        self._how = how or mode(self._stream, forced)
         self._interval = interval
         self._started = time.monotonic()
         self._last_line = self._started
@@ -154,7 +156,7 @@ class Task:
 
 
 def task(label: str, total: float | None = None, *, unit: str = "", **kwargs: Any) -> Task:
-    """A progress task (use as a context manager)."""
+    """A progress task (use as a context manager); commands pass ``forced=settings.progress``."""
     return Task(label, total, unit=unit, **kwargs)
 
 

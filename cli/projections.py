@@ -230,6 +230,7 @@ def project(
                 projector,
                 bootstrap=servers,
                 group=group,
+                settings=settings,
                 topic=topic or EVENTS,
                 once=once,
                 idle_timeout=idle_timeout,
@@ -241,7 +242,7 @@ def project(
 
             ledger = open_ledger(settings)
             projector = Projector(store, ledger.rules)
-            with progress.task("project", unit="positions") as bar:
+            with progress.task("project", unit="positions", forced=settings.progress) as bar:
                 applied = run_store(
                     progress.reading(ledger, bar),
                     projector,
@@ -275,7 +276,7 @@ def rebuild_command(settings: Settings) -> None:
     ledger = open_ledger(settings)
     store = open_store(settings, config_for(settings.data_dir).lateness)
     try:
-        with progress.task("rebuild read models", unit="events") as bar:
+        with progress.task("rebuild read models", unit="events", forced=settings.progress) as bar:
             report = rebuild(ledger, Projector(store, ledger.rules))
             bar.update(report.events, total=report.events)
         echo_json({**report.as_dict(), "checksum": store.checksum()})

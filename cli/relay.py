@@ -62,7 +62,7 @@ def kafka_init(
     )
 
     address = kafka_bootstrap(bootstrap, settings)
-    partitions = partitions or configured_partitions()
+    partitions = partitions or configured_partitions(settings)
     try:
         result = ensure_topics(
             address, partitions=partitions, replication_factor=replication_factor
@@ -169,8 +169,8 @@ def relay(
     issuer_key = _signing_key(settings) if (digest_every and not once) else None
     needed = [topic] + ([topics.DIGESTS] if issuer_key else [])
     try:  # a missing or mispartitioned topic is a TopicError, said as it is
-        require_project_topics(address, needed)
-        producer = make_producer(address, client, linger_ms=linger_ms)
+        require_project_topics(address, needed, settings)
+        producer = make_producer(address, client or settings.kafka_client, linger_ms=linger_ms)
     except (KafkaError, KafkaConfigError) as e:
         raise click.ClickException(
             f"Kafka at {address} ({', '.join(needed)}): {type(e).__name__}: {e}"
@@ -202,7 +202,7 @@ def _signing_key(settings: Settings) -> Path | None:
     """The signing key if one exists; else a note on stderr and no digests."""
     from ledger.signing import key_path
 
-    path = key_path(settings.data_dir)
+    path = key_path(settings)
     if path.is_file():
         return path
     click.echo(

@@ -8,6 +8,8 @@ from typing import Any
 
 import click
 
+from cli.options import settings_for
+
 
 @click.command()
 @click.option(
@@ -58,7 +60,9 @@ def simulate(
     kwargs: dict[str, Any] = {"start": start.date()} if start else {}
     if dossiers_per_day is not None:
         kwargs["params"] = Params(dossiers_per_day=dossiers_per_day)
-    bar = kwargs["progress"] = progress.task("simulate", total=days, unit="days")
+    bar = kwargs["progress"] = progress.task(
+        "simulate", total=days, unit="days", forced=settings_for(None).progress
+    )
     # click.open_file: "-" is standard output, anything else a file opened for writing.
     with bar, click.open_file(str(out), "w", encoding="utf-8") as fout:
         if labels:

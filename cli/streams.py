@@ -85,7 +85,7 @@ def process(
     from system.process import process as run
 
     stop = stop_on_signals()
-    with progress.task("process", unit="positions") as bar:
+    with progress.task("process", unit="positions", forced=settings.progress) as bar:
         summary = run(
             settings,
             now=now,
@@ -144,7 +144,7 @@ def worker(
     from ledger import topics
     from ledger.kafka import configured_partitions, require_topics
 
-    partitions = partitions or configured_partitions()
+    partitions = partitions or configured_partitions(settings)
     # topics are created once, on purpose: never by a worker
     require_topics(
         bootstrap,
@@ -189,10 +189,12 @@ def tick(bootstrap: str | None, instant: datetime, settings: Settings) -> None:
 
     Example: dossier tick --now 2025-10-31
     """
+    from ledger.kafka import configured_partitions
     from streams.faust_app import publish_ticks
 
     bootstrap = kafka_bootstrap(bootstrap, settings)
-    echo_json({"ticks": publish_ticks(bootstrap, instant), "watermark": instant.isoformat()})
+    ticks = publish_ticks(bootstrap, instant, configured_partitions(settings))
+    echo_json({"ticks": ticks, "watermark": instant.isoformat()})
 
 
 @click.group()

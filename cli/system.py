@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import sys
 import threading
 from pathlib import Path
@@ -30,9 +31,10 @@ def demo(days: int, seed: int, fmt: str, settings: Settings) -> None:
     from cli import progress
     from system.demo import run_demo, summary_text
 
+    tasks = functools.partial(progress.task, forced=settings.progress)
     try:
         summary = run_demo(
-            settings, days, seed, echo=lambda s: click.echo(s, err=True), tasks=progress.task
+            settings, days, seed, echo=lambda s: click.echo(s, err=True), tasks=tasks
         )
     except KeyboardInterrupt:
         click.echo("interrupted: run the same command again to resume", err=True)

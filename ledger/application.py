@@ -38,10 +38,19 @@ class DossierLedger(WritePath, Application[str]):
     name = "DossierLedger"
     env = {"ORIGINATOR_ID_TYPE": "text", "AGGREGATE_CACHE_MAXSIZE": ""}
 
-    def __init__(self, env: dict[str, str], *, rules: RuleBook, keys: KeyStore) -> None:
+    def __init__(
+        self,
+        env: dict[str, str],
+        *,
+        rules: RuleBook,
+        keys: KeyStore,
+        sqlite_mmap: str | None = None,
+    ) -> None:
         super().__init__(env)
         self.rules = rules
         self.keys = keys
+        # DOSSIER_SQLITE_MMAP as given; checked when a reader opens (ledger.log_reader).
+        self.sqlite_mmap = sqlite_mmap
         self._secret = keys.secret()
         self._pos_col = "rowid" if self.recorder.positions_gap_free else "notification_id"
         self._table = self.recorder.qualified_events_table

@@ -68,4 +68,4 @@ def open_ledger(settings: Settings, *, rules: RuleBook | None = None) -> Dossier
             "SQLITE_LOCK_TIMEOUT": "30",
         }
         keys = SQLiteKeyStore(settings.data_dir / "keys.sqlite3")
-    return DossierLedger(env, rules=rules, keys=keys)
+    return DossierLedger(env, rules=rules, keys=keys, sqlite_mmap=settings.sqlite_mmap)

@@ -13,7 +13,6 @@ roots (the CLI commands, the benchmarks, the tests).
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
@@ -28,6 +27,7 @@ if TYPE_CHECKING:
     from kafka import KafkaAdminClient
 
     from ledger.application import DossierLedger
+    from ledger.settings import Settings
 
 HEADER_TYPE = "type"
 HEADER_SCHEMA_VERSION = "schema_version"
@@ -102,9 +102,9 @@ def require_bootstrap(bootstrap: str | None) -> str:
     return bootstrap
 
 
-def configured_partitions() -> int:
+def configured_partitions(settings: Settings) -> int:
     """Partitions of the keyed topics: ``DOSSIER_KAFKA_PARTITIONS``, else 12."""
-    raw = os.environ.get("DOSSIER_KAFKA_PARTITIONS") or ""
+    raw = settings.kafka_partitions or ""
     if not raw:
         return topics.DEFAULT_PARTITIONS
     if not raw.isdigit() or int(raw) < 1:
@@ -289,10 +289,12 @@ class KafkaPythonPublisher:
 def make_producer(bootstrap: str, client: str | None = None, **overrides: Any) -> Publisher:
     """A publisher with the relay's delivery settings (overridable).
 
-    ``client``: ``confluent`` (default) or ``kafka-python``; overrides use
-    kafka-python's names (``linger_ms``, ``max_request_size``...) or librdkafka's.
+    ``client``: ``confluent`` (default) or ``kafka-python`` (callers pass
+    ``Settings.kafka_client``, ``DOSSIER_KAFKA_CLIENT``, when no flag names one);
+    overrides use kafka-python's names (``linger_ms``, ``max_request_size``...) or
+    librdkafka's.
     """
-    client = client or os.environ.get("DOSSIER_KAFKA_CLIENT") or DEFAULT_CLIENT
+    client = client or DEFAULT_CLIENT
     if client == "confluent":
         return ConfluentPublisher(bootstrap, **overrides)
     if client == "kafka-python":
@@ -409,15 +411,16 @@ def require_topics(bootstrap: str, names: Sequence[str], partitions: int | None 
         )
 
 
-def require_project_topics(bootstrap: str, names: Sequence[str]) -> None:
+def require_project_topics(bootstrap: str, names: Sequence[str], settings: Settings) -> None:
     """:func:`require_topics` as every command calls it: each topic must exist, and
     the project's own topics must have the configured partition count
-    (``DOSSIER_KAFKA_PARTITIONS``, else 12; ``dossier.digests``: 1)."""
+    (:func:`configured_partitions`: ``DOSSIER_KAFKA_PARTITIONS``, else 12;
+    ``dossier.digests``: 1)."""
     names = list(names)
     require_topics(bootstrap, names)
     ours = [n for n in names if n in topics.ALL]
     if ours:
-        require_topics(bootstrap, ours, configured_partitions())
+        require_topics(bootstrap, ours, configured_partitions(settings))
 
 
 # --- serde -------------------------------------------------------------------

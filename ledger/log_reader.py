@@ -9,7 +9,6 @@ callers read through the ledger's own connections.
 
 from __future__ import annotations
 
-import os
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,13 +16,14 @@ from typing import Any
 
 MMAP_BYTES = 1 << 30
 """How much of the ledger file a reader maps into memory (the rest is read as usual);
-``DOSSIER_SQLITE_MMAP`` (bytes) overrides it. Mapped pages count in a reader's resident
-memory until the kernel needs them back, so this is also a bound on that."""
+``DOSSIER_SQLITE_MMAP`` (bytes; ``Settings.sqlite_mmap``) overrides it. Mapped pages count
+in a reader's resident memory until the kernel needs them back, so this is also a bound
+on that."""
 
 
-def mmap_bytes() -> int:
-    """``DOSSIER_SQLITE_MMAP`` or :data:`MMAP_BYTES`; a bad value names the variable."""
-    value = os.environ.get("DOSSIER_SQLITE_MMAP")
+def mmap_bytes(value: str | None) -> int:
+    """``value`` (``DOSSIER_SQLITE_MMAP`` as given) or :data:`MMAP_BYTES`; a bad value
+    names the variable."""
     if value is None:
         return MMAP_BYTES
     try:
@@ -42,17 +42,20 @@ class LogSource:
     sqlite_path: str
     table: str
     position_column: str
+    mmap: int = MMAP_BYTES
+    """Bytes of the file a connection maps (:func:`mmap_bytes`)."""
 
     @classmethod
     def of(cls, ledger: Any) -> LogSource | None:
-        """The SQLite file behind ``ledger`` (None: PostgreSQL, in-memory, or unknown)."""
+        """The SQLite file behind ``ledger`` (None: PostgreSQL, in-memory, or unknown),
+        mapped as the ledger's ``sqlite_mmap`` says."""
         pool = getattr(getattr(ledger.recorder, "datastore", None), "pool", None)
         name = getattr(pool, "db_name", None)
         if not isinstance(name, str) or getattr(pool, "is_sqlite_memory_mode", True):
             return None
         if not Path(name).is_file():
             return None
-        return cls(name, ledger._table, ledger._pos_col)
+        return cls(name, ledger._table, ledger._pos_col, mmap_bytes(ledger.sqlite_mmap))
 
     def connect(self) -> sqlite3.Connection:
         """A new read-only connection (never share one across ``fork``)."""
@@ -61,5 +64,5 @@ class LogSource:
         conn.execute("PRAGMA query_only = 1")
         # Read the file through a memory map rather than a copy per page read
         # (measured: a full scan of the log in ~0.12 s instead of ~0.21 s).
-        conn.execute(f"PRAGMA mmap_size = {mmap_bytes()}")
+        conn.execute(f"PRAGMA mmap_size = {self.mmap}")
         return conn

@@ -19,9 +19,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ledger.domain.hashchain import canonical
+
+if TYPE_CHECKING:
+    from ledger.settings import Settings
 
 SIGNATURE_ALGORITHM = "ed25519"
 KEY_FILE = "signing.key"
@@ -31,10 +34,11 @@ class SignatureError(ValueError):
     """A digest's signature is missing, malformed, or does not verify."""
 
 
-def key_path(data_dir: Path) -> Path:
-    """Where the private key lives: ``DOSSIER_SIGNING_KEY`` or ``DATA_DIR/signing.key``."""
-    given = os.environ.get("DOSSIER_SIGNING_KEY")
-    return Path(given) if given else data_dir / KEY_FILE
+def key_path(settings: Settings) -> Path:
+    """Where the private key lives: ``DOSSIER_SIGNING_KEY`` (``settings.signing_key``) or
+    ``DATA_DIR/signing.key``."""
+    given = settings.signing_key
+    return Path(given) if given else settings.data_dir / KEY_FILE
 
 
 def public_path(private: Path) -> Path:

@@ -18,12 +18,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ledger.domain.events import Recorded
 from ledger.kafka import decode_event, require_project_topics
 from ledger.topics import EVENTS
 from projections.runner import Projector
+
+if TYPE_CHECKING:
+    from ledger.settings import Settings
 
 
 class BadRecord(ValueError):
@@ -50,6 +53,7 @@ def run_kafka(
     *,
     bootstrap: str,
     group: str,
+    settings: Settings,
     topic: str = EVENTS,
     once: bool = False,
     idle_timeout: float = 5.0,
@@ -57,11 +61,14 @@ def run_kafka(
     session_timeout_ms: int = 6000,
     should_stop: Callable[[], bool] = lambda: False,
 ) -> dict[str, Any]:
-    """Consume until stopped (or, with ``once``, until idle for ``idle_timeout`` seconds)."""
+    """Consume until stopped (or, with ``once``, until idle for ``idle_timeout`` seconds).
+
+    ``settings`` give the configured partition count the topic must have
+    (:func:`ledger.kafka.require_project_topics`)."""
     from kafka import ConsumerRebalanceListener, KafkaConsumer
     from kafka.structs import OffsetAndMetadata
 
-    require_project_topics(bootstrap, [topic])  # never let a subscription auto-create it
+    require_project_topics(bootstrap, [topic], settings)  # never let a subscription auto-create it
     store = projector.store
     consumer = KafkaConsumer(
         bootstrap_servers=bootstrap,

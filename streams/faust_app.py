@@ -27,7 +27,7 @@ import orjson
 
 from ledger import topics
 from ledger.domain.rules import RuleBook
-from ledger.kafka import configured_partitions, decode_event, require_topics
+from ledger.kafka import decode_event, require_topics
 from streams.codec import packed
 from streams.config import StreamConfig
 from streams.partitioned import FACTS, BadEvent, EventStage, KeyedStage, bundled
@@ -190,18 +190,19 @@ def make_app(
     return app
 
 
-def publish_ticks(bootstrap: str, instant: datetime, partitions: int | None = None) -> int:
-    """Send a watermark tick to every partition of ``dossier.ticks``; return how many."""
+def publish_ticks(bootstrap: str, instant: datetime, partitions: int) -> int:
+    """Send a watermark tick to every partition of ``dossier.ticks`` (it has
+    ``partitions``, the configured count: ``ledger.kafka.configured_partitions``);
+    return how many."""
     from kafka import KafkaProducer
 
-    parts = partitions or configured_partitions()
-    require_topics(bootstrap, [topics.TICKS], parts)
+    require_topics(bootstrap, [topics.TICKS], partitions)
     producer = KafkaProducer(bootstrap_servers=bootstrap.split(","), acks="all")
     try:
         value = orjson.dumps({"watermark": instant.isoformat()})
-        for p in range(parts):
+        for p in range(partitions):
             producer.send(topics.TICKS, value=value, partition=p)
         producer.flush(timeout=30)
-        return parts
+        return partitions
     finally:
         producer.close(timeout=5)

@@ -242,7 +242,7 @@ def example_dossier(settings: Settings) -> str | None:
 
 def next_commands(settings: Settings, dossier_id: str | None, period: str) -> list[str]:
     """Commands to try next, ready to paste (with ``--data-dir`` unless it is the default)."""
-    default = Path(os.environ.get("DOSSIER_DATA_DIR") or "dossier-data")
+    default = settings.default_data_dir
     where = [] if settings.data_dir == default else ["--data-dir", str(settings.data_dir)]
     q = shlex.join
     sql = (

@@ -51,7 +51,12 @@ def process(
     config = config or config_for(settings.data_dir)
     rules = open_rules(settings)
     ledger = open_ledger(settings, rules=rules)
-    store = StreamStore(db_path or database_path(settings), rules)
+    store = StreamStore(
+        db_path or database_path(settings),
+        rules,
+        memory=settings.duckdb_memory,
+        checkpoint=settings.duckdb_checkpoint,
+    )
     try:
         _, wm_json, final, events = store.checkpoint()
         pipeline = Pipeline(

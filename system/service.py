@@ -112,7 +112,7 @@ class Service:
             for sub in ("", "done", "rejected"):
                 (inbox / sub).mkdir(parents=True, exist_ok=True)
 
-        self.signing_key = key_path(settings.data_dir)
+        self.signing_key = key_path(settings)
         self.digests = DigestSchedule(digest_every)
         if not self.signing_key.is_file():
             self.log(

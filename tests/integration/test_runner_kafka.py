@@ -73,7 +73,8 @@ def wait_for_checkpoints(path: Path, topic: str, total: int, timeout: float = 90
 def test_two_workers_split_partitions_and_match_a_rebuild(
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:
-    led = open_ledger(Settings.from_env(tmp_path / "data"))
+    settings = Settings.from_env(tmp_path / "data")
+    led = open_ledger(settings)
     try:
         assert not led.append_batch(province(80, seed=21)).rejected
         stored = list(led.iter_all())
@@ -110,6 +111,7 @@ def test_two_workers_split_partitions_and_match_a_rebuild(
                     projector,
                     bootstrap=kafka_bootstrap,
                     group=group,
+                    settings=settings,
                     topic=topic,
                     batch_size=100,
                     session_timeout_ms=3000,
@@ -158,6 +160,7 @@ def test_two_workers_split_partitions_and_match_a_rebuild(
             Projector(store, rules),
             bootstrap=kafka_bootstrap,
             group=f"proj-{uuid.uuid4().hex[:8]}",
+            settings=settings,
             topic=topic,
             once=True,
             idle_timeout=3.0,
@@ -172,13 +175,15 @@ def test_a_bad_record_stops_the_worker_naming_it(kafka_bootstrap: str, tmp_path:
     topic = make_topic(kafka_bootstrap, partitions=1)
     produce(kafka_bootstrap, topic, [], raw=[b"not json"])
     store = SQLiteReadModels(tmp_path / "rm.sqlite3")
-    led = open_ledger(Settings.from_env(tmp_path / "data"))
+    settings = Settings.from_env(tmp_path / "data")
+    led = open_ledger(settings)
     try:
         with pytest.raises(BadRecord, match=rf"{topic}\[0\]@0"):
             run_kafka(
                 Projector(store, led.rules),
                 bootstrap=kafka_bootstrap,
                 group=f"proj-{uuid.uuid4().hex[:8]}",
+                settings=settings,
                 topic=topic,
                 once=True,
                 idle_timeout=3.0,

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from analytics.connection import connect_writer
+from ledger.settings import Settings
 from projections.store import OPEN_HELD, SQLiteReadModels
 
 pytestmark = pytest.mark.integration
@@ -41,7 +42,12 @@ def test_the_analysts_writer_is_held_to_its_memory_and_checkpoint_settings(
         con.close()
     monkeypatch.setenv("DOSSIER_DUCKDB_MEMORY", "512MB")
     monkeypatch.setenv("DOSSIER_DUCKDB_CHECKPOINT", "64MB")
-    con = connect_writer(str(tmp_path / "b.duckdb"))
+    settings = Settings.from_env(tmp_path)
+    con = connect_writer(
+        str(tmp_path / "b.duckdb"),
+        memory=settings.duckdb_memory,
+        checkpoint=settings.duckdb_checkpoint,
+    )
     try:
         overridden = _settings(con)
     finally:
@@ -54,9 +60,9 @@ def test_a_bad_writer_setting_names_its_variable(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("DOSSIER_DUCKDB_MEMORY", "lots")
+    memory = Settings.from_env(tmp_path).duckdb_memory
     with pytest.raises(ValueError, match="DOSSIER_DUCKDB_MEMORY='lots'"):
-        connect_writer(str(tmp_path / "a.duckdb"))
-    monkeypatch.delenv("DOSSIER_DUCKDB_MEMORY")
+        connect_writer(str(tmp_path / "a.duckdb"), memory=memory)
     connect_writer(str(tmp_path / "a.duckdb")).close()  # the refused connection was closed
 
 
@@ -98,22 +104,33 @@ def test_a_readers_memory_map_is_bounded_by_its_setting(
     resident); a bad value names the variable."""
     import sqlite3
 
+    from ledger.bootstrap import open_ledger
     from ledger.log_reader import MMAP_BYTES, LogSource
+    from ledger.settings import Settings
 
     path = tmp_path / "l.sqlite3"
     sqlite3.connect(path).execute("CREATE TABLE e (x)").connection.close()
-    source = LogSource(str(path), "e", "rowid")
 
-    def mapped() -> int:
+    def mapped(source: LogSource) -> int:
         conn = source.connect()
         try:
             return conn.execute("PRAGMA mmap_size").fetchone()[0]
         finally:
             conn.close()
 
-    assert mapped() == MMAP_BYTES
+    assert mapped(LogSource(str(path), "e", "rowid")) == MMAP_BYTES
+
+    def ledger_source() -> LogSource | None:
+        ledger = open_ledger(Settings.from_env(tmp_path / "data"))
+        try:
+            return LogSource.of(ledger)
+        finally:
+            ledger.close()
+
+    monkeypatch.delenv("DOSSIER_SQLITE_MMAP", raising=False)
+    assert mapped(ledger_source()) == MMAP_BYTES
     monkeypatch.setenv("DOSSIER_SQLITE_MMAP", str(8 << 20))
-    assert mapped() == 8 << 20
+    assert mapped(ledger_source()) == 8 << 20
     monkeypatch.setenv("DOSSIER_SQLITE_MMAP", "a lot")
     with pytest.raises(ValueError, match="DOSSIER_SQLITE_MMAP='a lot'"):
-        mapped()
+        ledger_source()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 
 from cli import progress
+from ledger.settings import Settings
 
 
 class FakeTTY(io.StringIO):
@@ -13,11 +14,15 @@ class FakeTTY(io.StringIO):
 
 
 def test_mode_follows_the_terminal_and_the_override(monkeypatch):
-    monkeypatch.delenv("DOSSIER_PROGRESS", raising=False)
     assert progress.mode(io.StringIO()) == "plain"
     assert progress.mode(FakeTTY()) == "bar"
+    assert progress.mode(FakeTTY(), forced="off") == "off"
+    assert progress.mode(io.StringIO(), forced=" Bar ") == "bar"
+    assert progress.mode(FakeTTY(), forced="sometimes") == "bar"  # not a mode: the terminal's
     monkeypatch.setenv("DOSSIER_PROGRESS", "off")
-    assert progress.mode(FakeTTY()) == "off"
+    forced = Settings.from_env().progress
+    assert progress.mode(FakeTTY(), forced=forced) == "off"
+    assert progress.task("x", stream=FakeTTY(), forced=forced)._how == "off"
 
 
 def test_plain_mode_is_silent_for_a_short_run():
