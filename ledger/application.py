@@ -181,7 +181,7 @@ class DossierLedger(WritePath, Application[str]):
             params,
         )
         for did, version, position, topic, state in rows:
-            yield _decode_row(did, int(version), int(position), topic, bytes(state))
+            yield decode_stored_row(did, int(version), int(position), topic, bytes(state))
 
     def index_rows(self, dossier_id: str | None = None) -> list[tuple[str, str, int, str]]:
         where, params = ("WHERE dossier_id = ? ", [dossier_id]) if dossier_id else ("", [])
@@ -204,7 +204,7 @@ class DossierLedger(WritePath, Application[str]):
 _TOPICS = {OPENED_TOPIC, RECORDED_TOPIC}
 
 
-def _decode_row(
+def decode_stored_row(
     did: str, version: int, position: int, topic: str, state: bytes
 ) -> hashchain.StoredRow:
     """Decode a row without trusting it: every byte must be accounted for."""

@@ -33,6 +33,7 @@ from ledger.domain.hashchain import (
     check_chain,
 )
 from ledger.scan import snapshot
+from ledger.signing import sign_digest
 from ledger.sqlite_store import LedgerSQLiteRecorder
 
 STORE_ERRORS: tuple[type[BaseException], ...] = (PersistenceError, sqlite3.DatabaseError)
@@ -452,7 +453,6 @@ def issue_signed_digest(
     ledger: DossierLedger, out_dir: Path, key_path: Path, upto: int | None = None
 ) -> Path:
     """Issue a digest up to ``upto`` (default: the latest), sign it, write it to ``out_dir``."""
-    from ledger.signing import sign_digest
 
     return write_digest(sign_digest(issue_digest(ledger, upto), key_path), out_dir)
 

@@ -6,7 +6,9 @@ from urllib.parse import parse_qs, unquote, urlparse
 
 from ledger.application import POSTGRES_RECORDER, SQLITE_RECORDER, DossierLedger
 from ledger.domain.rules import RuleBook, load_rules
+from ledger.postgres_store import PostgresKeyStore
 from ledger.settings import Settings
+from ledger.sqlite_store import SQLiteKeyStore
 
 
 def postgres_env(url: str) -> dict[str, str]:
@@ -52,14 +54,10 @@ def open_ledger(settings: Settings, *, rules: RuleBook | None = None) -> Dossier
     """Build the ledger for the configured store (SQLite file, or PostgreSQL)."""
     rules = rules or open_rules(settings)
     if settings.uses_postgres:
-        from ledger.postgres_store import PostgresKeyStore
-
         env = postgres_env(settings.store or "")
         keystore_url = settings.keystore or settings.store or ""
         keys = PostgresKeyStore(conninfo(keystore_url), schema=url_schema(keystore_url))
     else:
-        from ledger.sqlite_store import SQLiteKeyStore
-
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         env = {
             "PERSISTENCE_MODULE": "eventsourcing.sqlite",

@@ -35,7 +35,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ledger import topics
+from ledger.audit import RunningDigest, write_digest
 from ledger.kafka import Message, Publisher, read_encoded
+from ledger.signing import sign_digest
 
 if TYPE_CHECKING:
     from ledger.application import DossierLedger
@@ -231,7 +233,6 @@ class DigestIssuer:
         *,
         topic: str = topics.DIGESTS,
     ) -> None:
-        from ledger.audit import RunningDigest
 
         self.ledger = ledger
         self.producer = producer
@@ -249,9 +250,6 @@ class DigestIssuer:
 
     def issue(self, upto: int) -> Path:
         import orjson
-
-        from ledger.audit import write_digest
-        from ledger.signing import sign_digest
 
         digest = sign_digest(self.running.advance(self.ledger, upto), self.key_path)
         path = write_digest(digest, self.out_dir)

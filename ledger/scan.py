@@ -29,7 +29,9 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from ledger.application import decode_stored_row
 from ledger.domain.hashchain import StoredRow
+from ledger.log_reader import LogSource
 
 if TYPE_CHECKING:
     from ledger.application import DossierLedger
@@ -77,14 +79,13 @@ class Snapshot:
         return self._stored(f"ORDER BY {self._pos}", [])
 
     def _stored(self, clause: str, params: list[Any]) -> Iterator[StoredRow]:
-        from ledger.application import _decode_row
 
         sql = (
             f"SELECT originator_id, originator_version, {self._pos}, topic, state "
             f"FROM {self._table} {clause}"
         )
         for did, version, position, topic, state in self._rows(sql, params):
-            yield _decode_row(did, int(version), int(position), topic, bytes(state))
+            yield decode_stored_row(did, int(version), int(position), topic, bytes(state))
 
     def index_rows(self, dossier_id: str | None = None) -> Iterator[tuple[str, str, int, str]]:
         """(event_id, dossier_id, version, type), ordered by dossier, version, event id."""
@@ -127,7 +128,6 @@ class Snapshot:
 @contextmanager
 def snapshot(ledger: DossierLedger) -> Iterator[Snapshot]:
     """A :class:`Snapshot` of the ledger's store, released on exit."""
-    from ledger.log_reader import LogSource
 
     source = LogSource.of(ledger)
     if source is not None:  # a SQLite file: a read-only connection of our own

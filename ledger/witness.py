@@ -27,7 +27,10 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from ledger import topics
+from ledger.audit import check_digests, load_digests, validate_digest
 from ledger.domain.hashchain import Problem
+from ledger.kafka import partition_counts, require_topics
+from ledger.signing import SignatureError, verify_signature
 
 if TYPE_CHECKING:
     from ledger.application import DossierLedger
@@ -97,8 +100,6 @@ def read_witness(
 
     from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException
     from confluent_kafka import TopicPartition as TP
-
-    from ledger.kafka import partition_counts, require_topics
 
     require_topics(bootstrap, [topic])
     partitions = partition_counts(bootstrap, [topic])[topic]
@@ -266,8 +267,6 @@ def check_series(
     A digest whose signature does not verify is refused (SignatureError naming
     the file): a forged digest proves nothing either way.
     """
-    from ledger.audit import check_digests, load_digests
-    from ledger.signing import SignatureError, verify_signature
 
     loaded = load_digests(directory)
     if public_key is not None:
@@ -297,7 +296,6 @@ def check_series(
 
 def load_digest_file(path: Path) -> dict[str, Any]:
     """One digest file (ValueError naming the file if it is not one)."""
-    from ledger.audit import validate_digest
 
     try:
         return validate_digest(orjson.loads(path.read_bytes()))
