@@ -107,6 +107,10 @@ def _publish_pending() -> None:
 atexit.register(_publish_pending)
 
 
+class NoAnalytics(FileNotFoundError):
+    """No analysts' database to read yet (or none published while it is written)."""
+
+
 def connect_reader(db_path: Path | str) -> tuple[duckdb.DuckDBPyConnection, Path]:
     """A read-only connection on the published snapshot of ``db_path`` (the file itself,
     read-only, only when nothing was ever published). Returns it and the file it reads."""
@@ -117,12 +121,12 @@ def connect_reader(db_path: Path | str) -> tuple[duckdb.DuckDBPyConnection, Path
     if snap.exists():
         return duckdb.connect(str(snap), read_only=True), snap
     if not db_path.exists():
-        raise FileNotFoundError(
+        raise NoAnalytics(
             f"{db_path}: no analytics database yet (run dossier process or dossier sink)"
         )
     try:
         return duckdb.connect(str(db_path), read_only=True), db_path
     except duckdb.IOException as e:
-        raise FileNotFoundError(
+        raise NoAnalytics(
             f"{db_path} is being written and no snapshot is published yet ({snap}): {e}"
         ) from None

@@ -151,10 +151,7 @@ def query(sql: str, fmt: str, db_path: Path | None, settings: Settings) -> None:
     from analytics.snapshot import connect_reader
     from cli.render import table, to_csv
 
-    try:
-        con, _ = connect_reader(db_path or database_path(settings))
-    except FileNotFoundError as e:
-        raise click.ClickException(str(e)) from None
+    con, _ = connect_reader(db_path or database_path(settings))
     try:
         cur = con.execute(sql)
         columns = [d[0] for d in cur.description] if cur.description else []
@@ -214,15 +211,12 @@ def report(
         raise click.BadParameter(str(e), param_hint="--period") from None
     to_stdout = out is None and fmt != "html"
     target = out or Path(f"report-{period}.html")
-    try:
-        if to_stdout:
-            with tempfile.TemporaryDirectory() as tmp:
-                path = write_report(settings, period, fmt, Path(tmp) / "r", agency, db_path=db_path)
-                click.echo(path.read_text(encoding="utf-8"), nl=False)
-            return
-        path = write_report(settings, period, fmt, target, agency, db_path=db_path)
-    except FileNotFoundError as e:
-        raise click.ClickException(str(e)) from None
+    if to_stdout:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = write_report(settings, period, fmt, Path(tmp) / "r", agency, db_path=db_path)
+            click.echo(path.read_text(encoding="utf-8"), nl=False)
+        return
+    path = write_report(settings, period, fmt, target, agency, db_path=db_path)
     click.echo(str(path), err=True)
 
 

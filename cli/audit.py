@@ -148,10 +148,11 @@ def digest(position: int | None, out: Path | None, sign: bool, settings: Setting
     Example: dossier digest --sign --out digest.json
     """
     from ledger.audit import issue_digest
+    from ledger.signing import key_path, sign_digest
 
     d = issue_digest(open_ledger(settings), position)
     if sign:
-        d = sign_or_fail(d, settings)
+        d = sign_digest(d, key_path(settings))
     text = json.dumps(d, sort_keys=True)
     if out:
         out.write_text(text + "\n", encoding="utf-8")
@@ -181,10 +182,7 @@ def keys_init(force: bool, settings: Settings) -> None:
     from ledger.signing import init_keys, key_path, public_path
 
     path = key_path(settings)
-    try:
-        public = init_keys(path, force=force)
-    except FileExistsError as e:
-        raise click.ClickException(str(e)) from None
+    public = init_keys(path, force=force)
     echo_json(
         {
             "algorithm": "ed25519",
@@ -210,15 +208,6 @@ def check_signature(digest: Any, digest_file: Path, public_key: str | None) -> N
         sys.exit(1)
 
 
-def sign_or_fail(digest: dict[str, Any], settings: Settings) -> dict[str, Any]:
-    from ledger.signing import key_path, sign_digest
-
-    try:
-        return sign_digest(digest, key_path(settings))
-    except FileNotFoundError as e:
-        raise click.ClickException(str(e)) from None
-
-
 def witness_checks(
     ledger: Any,
     settings: Settings,
@@ -238,8 +227,6 @@ def witness_checks(
         except SignatureError as e:
             click.echo(f"REFUSED: {e}", err=True)
             sys.exit(1)
-        except ValueError as e:
-            raise click.ClickException(str(e)) from None
         click.echo(series.summary(), err=True)
         problems += series.problems
     if against_kafka:

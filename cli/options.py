@@ -185,12 +185,14 @@ def click_error(error: BaseException) -> click.ClickException | None:
     (exit 1; a missing Kafka address is a usage error, exit 2). Anything else is a bug
     and keeps its traceback. Imported only when a command fails.
     """
+    from analytics.snapshot import NoAnalytics
     from interchange.cases import LogError
     from interchange.mapping import MappingError
     from ledger.aggregate import DossierNotFound
+    from ledger.audit import DigestError
     from ledger.kafka import KafkaConfigError, TopicError
     from ledger.relay import RelayError
-    from ledger.signing import SignatureError
+    from ledger.signing import KeyExists, NoSigningKey, SignatureError
     from streams.subscriptions import SubscriptionError
     from system.demo import DemoFailed
     from web.site import NoLedger
@@ -207,6 +209,10 @@ def click_error(error: BaseException) -> click.ClickException | None:
         LogError,
         DemoFailed,
         NoLedger,
+        NoAnalytics,
+        KeyExists,
+        NoSigningKey,
+        DigestError,
     )
     if isinstance(error, named):
         return click.ClickException(str(error))

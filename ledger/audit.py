@@ -312,20 +312,24 @@ class RunningDigest:
         }
 
 
+class DigestError(ValueError):
+    """A digest (or a folder of them) that is not one: the message names the file or field."""
+
+
 def validate_digest(digest: Any) -> dict[str, Any]:
-    """The digest if its fields are well formed; else ValueError naming the field."""
+    """The digest if its fields are well formed; else DigestError naming the field."""
     if not isinstance(digest, dict):
-        raise ValueError("digest: must be a JSON object")
+        raise DigestError("digest: must be a JSON object")
     for key in ("position", "events", "root"):
         if key not in digest:
-            raise ValueError(f"digest: missing field {key!r}")
+            raise DigestError(f"digest: missing field {key!r}")
     for key in ("position", "events"):
         if type(digest[key]) is not int or digest[key] < 0:
-            raise ValueError(f"digest: {key} must be a non-negative integer, got {digest[key]!r}")
+            raise DigestError(f"digest: {key} must be a non-negative integer, got {digest[key]!r}")
     if not isinstance(digest["root"], str) or len(digest["root"]) != 64:
-        raise ValueError(f"digest: root must be 64 hex digits, got {digest['root']!r}")
+        raise DigestError(f"digest: root must be 64 hex digits, got {digest['root']!r}")
     if digest.get("algorithm", DIGEST_ALGORITHM) != DIGEST_ALGORITHM:
-        raise ValueError(f"digest: unsupported algorithm {digest.get('algorithm')!r}")
+        raise DigestError(f"digest: unsupported algorithm {digest.get('algorithm')!r}")
     return digest
 
 
@@ -458,15 +462,15 @@ def issue_signed_digest(
 
 
 def load_digests(directory: Path) -> list[tuple[Path, dict[str, Any]]]:
-    """Every ``*.json`` digest in a folder, validated, by position (ValueError names the file)."""
+    """Every ``*.json`` digest in a folder, validated, by position (DigestError names the file)."""
     if not directory.is_dir():
-        raise ValueError(f"{directory}: not a folder of digests")
+        raise DigestError(f"{directory}: not a folder of digests")
     out = []
     for path in sorted(directory.glob("*.json")):
         try:
             out.append((path, validate_digest(json.loads(path.read_text(encoding="utf-8")))))
         except (ValueError, UnicodeDecodeError) as e:
-            raise ValueError(f"{path}: not a digest: {e}") from None
+            raise DigestError(f"{path}: not a digest: {e}") from None
     if not out:
-        raise ValueError(f"{directory}: no digest files (*.json)")
+        raise DigestError(f"{directory}: no digest files (*.json)")
     return sorted(out, key=lambda pd: pd[1]["position"])

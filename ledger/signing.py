@@ -45,13 +45,21 @@ def public_path(private: Path) -> Path:
     return private.with_suffix(".pub")
 
 
+class KeyExists(FileExistsError):
+    """A signing key is already there: replacing it would orphan every digest it signed."""
+
+
+class NoSigningKey(FileNotFoundError):
+    """No signing key where the settings say (``dossier keys init`` makes one)."""
+
+
 def init_keys(private: Path, *, force: bool = False) -> str:
     """Write a new key pair; return the public key (hex). Refuses to overwrite."""
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     if private.exists() and not force:
-        raise FileExistsError(
+        raise KeyExists(
             f"{private} exists: a new key would orphan every digest signed so far "
             "(pass --force to replace it anyway)"
         )
@@ -79,7 +87,7 @@ def load_private(private: Path) -> Any:
     try:
         key = serialization.load_pem_private_key(private.read_bytes(), password=None)
     except FileNotFoundError:
-        raise FileNotFoundError(
+        raise NoSigningKey(
             f"no signing key at {private}: run `dossier keys init` (or set DOSSIER_SIGNING_KEY)"
         ) from None
     if not isinstance(key, Ed25519PrivateKey):

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from ledger import topics
-from ledger.audit import check_digests, load_digests, validate_digest
+from ledger.audit import DigestError, check_digests, load_digests, validate_digest
 from ledger.domain.hashchain import Problem
 from ledger.kafka import partition_counts, require_topics
 from ledger.signing import SignatureError, verify_signature
@@ -295,9 +295,9 @@ def check_series(
 
 
 def load_digest_file(path: Path) -> dict[str, Any]:
-    """One digest file (ValueError naming the file if it is not one)."""
+    """One digest file (DigestError naming the file if it is not one)."""
 
     try:
         return validate_digest(orjson.loads(path.read_bytes()))
     except ValueError as e:
-        raise ValueError(f"{path}: not a digest: {e}") from None
+        raise DigestError(f"{path}: not a digest: {e}") from None
