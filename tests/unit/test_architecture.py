@@ -6,6 +6,7 @@ The contracts live in ``pyproject.toml`` (``[tool.importlinter]``) and are check
 
 from __future__ import annotations
 
+import ast
 import os
 import pkgutil
 import shutil
@@ -118,3 +119,35 @@ def test_each_kind_of_violation_breaks_its_contract(tmp_path: Path, lint_availab
     broken = result.stdout.split("Broken contracts", 1)[-1]
     for _, _, contract in VIOLATIONS:
         assert contract in broken, (contract, result.stdout[-3000:])
+
+
+def _function_body_imports(path: Path) -> list[str]:
+    """Project imports inside function bodies (not under ``if TYPE_CHECKING``)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found = []
+    for fn in ast.walk(tree):
+        if not isinstance(fn, ast.FunctionDef | ast.AsyncFunctionDef):
+            continue
+        for node in ast.walk(fn):
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            else:
+                continue
+            if any(n.split(".")[0] in ROOMS for n in names):
+                found.append(f"{path.relative_to(ROOT)}:{node.lineno}: {ast.unparse(node)}")
+    return found
+
+
+def test_project_imports_sit_at_the_top_of_files_outside_the_command_line() -> None:
+    """The top of a file shows what it depends on; only ``cli/`` imports the rooms lazily
+    (for a fast ``dossier --help``)."""
+    lazy = [
+        line
+        for room in ROOMS
+        if room != "cli"
+        for path in sorted((ROOT / room).rglob("*.py"))
+        for line in _function_body_imports(path)
+    ]
+    assert lazy == []
