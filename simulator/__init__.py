@@ -1,5 +1,10 @@
 """Simulate a province's dossiers as JSON Lines envelopes, with ground-truth labels.
 
+The room: ``engine`` (the day loop), ``province`` (agencies, desks, officials),
+``people``, ``behaviour`` (paces and misconduct traits), ``scenario`` (one dossier's
+script and its labels), ``apology``, ``timing``, ``texts``; ``factories`` (small
+hand-made envelopes for tests). It imports only ``ledger.domain``.
+
 ``simulate(days, seed, out, labels, start=date)`` writes one envelope a line to
 ``out`` (in occurrence order, accepted by the ledger as is) and, if ``labels``
 is given, one ``{"dossier_id", "kind", "event_id"}`` a line for every injected
