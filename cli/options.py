@@ -79,7 +79,7 @@ bootstrap_option: Decorator = click.option(
 """``--bootstrap``: pass it through :func:`kafka_bootstrap`."""
 
 
-def db_option(help: str) -> Decorator:  # noqa: A002 - click's own word
+def db_option(help: str) -> Decorator:
     """``--db``: another analysts' DuckDB file than ``DATA_DIR/analytics.duckdb``."""
     return click.option(
         "--db",
@@ -90,12 +90,12 @@ def db_option(help: str) -> Decorator:  # noqa: A002 - click's own word
     )
 
 
-def dry_run_option(help: str) -> Decorator:  # noqa: A002
+def dry_run_option(help: str) -> Decorator:
     """``--dry-run``: judge everything, write nothing."""
     return click.option("--dry-run", is_flag=True, help=help)
 
 
-def rejects_option(help: str) -> Decorator:  # noqa: A002
+def rejects_option(help: str) -> Decorator:
     """``--rejects FILE``: where what was not stored goes, each with its reason."""
     return click.option(
         "--rejects", type=click.Path(dir_okay=False, path_type=Path), default=None, help=help
@@ -122,7 +122,7 @@ def parse_instant(value: str, tz: str = DEFAULT_TZ, *, param: str = "--as-of") -
 
 def instant_option(
     name: str, help: str, *, required: bool = False, dest: str | None = None
-) -> Decorator:  # noqa: A002
+) -> Decorator:
     """An option taking an instant (see :func:`parse_instant`), passed as a datetime."""
 
     def convert(ctx: click.Context, param: click.Parameter, value: str | None) -> datetime | None:

@@ -110,7 +110,7 @@ def process(
     "--partitions",
     type=click.IntRange(min=1),
     default=None,
-    help="Partitions of dossier.events (default: read from the broker).",
+    help="Partitions of dossier.events (default: $DOSSIER_KAFKA_PARTITIONS or 12).",
 )
 @click.option(
     "--wall-clock",
