@@ -48,10 +48,11 @@ def ingest(file: str, dry_run: bool, rejects: Path | None, fmt: str, settings: S
         with progress.task("ingest", size, unit="bytes", forced=settings.progress) as bar:
             report = ingest_lines(
                 ledger,
-                progress.counting(stream, bar),
+                stream,
                 source=source,
                 dry_run=dry_run,
                 on_error=lambda e: click.echo(str(e), err=True),
+                progress=bar,
             )
     finally:
         if stream is not stdin:

@@ -23,7 +23,6 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Iterable, Iterator
 from types import TracebackType
 from typing import IO, Any
 
@@ -158,21 +157,6 @@ class Task:
 def task(label: str, total: float | None = None, *, unit: str = "", **kwargs: Any) -> Task:
     """A progress task (use as a context manager); commands pass ``forced=settings.progress``."""
     return Task(label, total, unit=unit, **kwargs)
-
-
-def counting(lines: Iterable[bytes], bar: Task, every: int = 500) -> Iterator[bytes]:
-    """Yield ``lines`` unchanged, advancing ``bar`` by their size in bytes (every
-    ``every`` lines: a per-line update would cost more than the bar is worth)."""
-    pending = count = 0
-    for line in lines:
-        pending += len(line)
-        count += 1
-        if count >= every:
-            bar.advance(pending)
-            pending = count = 0
-        yield line
-    if pending:
-        bar.advance(pending)
 
 
 def file_size(path: str | os.PathLike[str]) -> int | None:

@@ -68,6 +68,23 @@ def _text(line: str | bytes) -> str:
     return line.decode("utf-8") if isinstance(line, bytes) else line
 
 
+def _counted(
+    lines: Iterable[str | bytes], progress: Callable[[int], None], every: int = 500
+) -> Iterator[str | bytes]:
+    """``lines`` unchanged, telling ``progress`` their size every ``every`` lines (a call
+    per line would cost more than a progress bar is worth)."""
+    pending = count = 0
+    for line in lines:
+        pending += len(line)
+        count += 1
+        if count >= every:
+            progress(pending)
+            pending = count = 0
+        yield line
+    if pending:
+        progress(pending)
+
+
 def _batches(lines: Iterable[str | bytes], size: int) -> Iterator[list[tuple[int, str | bytes]]]:
     batch: list[tuple[int, str | bytes]] = []
     for number, line in enumerate(lines, start=1):
@@ -113,13 +130,18 @@ def ingest_lines(
     batch_size: int = BATCH_SIZE,
     max_line_bytes: int = MAX_LINE_BYTES,
     on_error: Callable[[LineError], None] | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> IngestReport:
     """Validate and append JSON Lines envelopes in batches; report per line.
 
     ``lines`` may be text or bytes (a file opened in binary mode: invalid UTF-8
     is then one bad line, not a crash). A leading byte-order mark, CRLF line
     ends and blank lines are accepted; line numbers count every line.
+    ``progress`` is told the size of the lines as they are read (bytes, for a
+    binary stream).
     """
+    if progress is not None:
+        lines = _counted(lines, progress)
     report = IngestReport()
     overlay: dict[str, Any] | None = {} if dry_run else None
     for batch in _batches(lines, batch_size):

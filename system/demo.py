@@ -21,7 +21,7 @@ import json
 import os
 import shlex
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from datetime import date
 from pathlib import Path
@@ -81,20 +81,6 @@ def quiet(label: str, total: float | None = None, *, unit: str = "") -> _Quiet:
     return _Quiet()
 
 
-def _counting(lines: Iterable[bytes], bar: Bar, every: int = 500) -> Iterator[bytes]:
-    """``lines`` unchanged, advancing ``bar`` by their bytes every ``every`` lines."""
-    pending = count = 0
-    for line in lines:
-        pending += len(line)
-        count += 1
-        if count >= every:
-            bar.advance(pending)
-            pending = count = 0
-        yield line
-    if pending:
-        bar.advance(pending)
-
-
 def events_file(settings: Settings, days: int, seed: int) -> Path:
     return settings.data_dir / "demo" / f"events-{days}d-seed{seed}.jsonl"
 
@@ -126,7 +112,7 @@ def ingest_stage(settings: Settings, path: Path, tasks: Tasks = quiet) -> dict[s
         path.open("rb") as stream,
         tasks("ingest", path.stat().st_size, unit="bytes") as bar,
     ):
-        report = ingest_lines(ledger, _counting(stream, bar), source=str(path))
+        report = ingest_lines(ledger, stream, source=str(path), progress=bar.advance)
     if report.errors:
         first = report.errors[0]
         raise DemoFailed(f"{report.rejected} simulated line(s) rejected, e.g. {first}")

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import io
 
+import orjson
+
 from cli import progress
+from ledger.bootstrap import open_ledger
+from ledger.ingest import ingest_lines
 from ledger.settings import Settings
+from simulator.factories import event_stream
 
 
 class FakeTTY(io.StringIO):
@@ -49,10 +54,13 @@ def test_bar_mode_draws_on_the_stream():
     assert "rebuild" in out.getvalue()
 
 
-def test_counting_passes_lines_through_and_counts_bytes():
-    bar = progress.task("x", how="off")
-    lines = [b"ab\n", b"cde\n"] * 600
-    assert list(progress.counting(lines, bar)) == lines
+def test_ingest_tells_its_progress_every_byte_it_reads(tmp_path):
+    """The ingest bar counts the bytes of the lines read, blank and bad lines too."""
+    lines = [orjson.dumps(e) + b"\n" for e in event_stream(40, seed=3)]
+    lines[5:5] = [b"\n", b"not json\n"]
+    bar = progress.task("ingest", how="off")
+    report = ingest_lines(open_ledger(Settings.from_env(tmp_path)), lines, progress=bar)
+    assert report.stored == len(lines) - 2
     assert bar.completed == sum(map(len, lines))
 
 
