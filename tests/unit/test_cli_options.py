@@ -83,3 +83,21 @@ def test_an_unknown_dossier_is_one_line_and_exit_1(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["history", "NOPE", "--data-dir", str(tmp_path / "a")])
     assert result.exit_code == 1
     assert result.output.strip() == "Error: unknown dossier 'NOPE'"
+
+
+def _commands(group: click.Group, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    out = []
+    for name, command in sorted(group.commands.items()):
+        out.append((*path, name))
+        if isinstance(command, click.Group):
+            out += _commands(command, (*path, name))
+    return out
+
+
+def test_every_command_says_how_it_is_used() -> None:
+    """``--help`` of every command and subcommand works (its options are declared right)."""
+    runner = CliRunner()
+    for path in _commands(main):
+        result = runner.invoke(main, [*path, "--help"])
+        assert result.exit_code == 0, (path, result.output)
+        assert "Usage: " in result.output
