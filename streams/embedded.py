@@ -52,12 +52,6 @@ class Store(Protocol):
 
     outbox: Outbox | None
 
-    def checkpoint(self) -> tuple[int, dict[str, Any] | None, str | None, int]:
-        """(position, watermark as JSON, last final day, events counted) of the last page."""
-        ...
-
-    def restore(self, pipeline: Pipeline) -> None: ...
-
     def write(
         self, taken: dict[str, Any], position: int, pipeline: Pipeline, records: list[Any]
     ) -> None: ...
@@ -73,6 +67,7 @@ def run(
     log: Log,
     store: Store,
     pipeline: Pipeline,
+    position: int,
     *,
     now: datetime | None = None,
     follow: bool = False,
@@ -82,14 +77,13 @@ def run(
     poll: float = 1.0,
     deliver: bool = True,
 ) -> dict[str, Any]:
-    """Catch up with the log from the store's checkpoint (and, with ``follow``, keep
-    going); return a summary. ``pipeline`` is restored from the store first.
+    """Catch up with the log after ``position`` (and, with ``follow``, keep going);
+    return a summary. ``pipeline`` and ``position`` are where the store's checkpoint left
+    them (``system.process`` restores both).
 
     With ``deliver`` and an outbox in the store, alerts are sent as they fire and, at
     the end of a run, until every delivery has succeeded or run out of retries."""
     stop = stop or threading.Event()
-    position, _, _, _ = store.checkpoint()
-    store.restore(pipeline)
     delivered = Counter[str]()
     last_provisional = last_publish = time.monotonic()
     unpublished = True  # a first snapshot even when there is nothing new

@@ -58,7 +58,7 @@ def process(
         checkpoint=settings.duckdb_checkpoint,
     )
     try:
-        _, wm_json, final, events = store.checkpoint()
+        position, wm_json, final, events = store.checkpoint()
         pipeline = Pipeline(
             rules,
             config,
@@ -67,6 +67,7 @@ def process(
             final=final,
         )
         pipeline.events = events
+        store.restore(pipeline)
         subscriptions = subscriptions or _default_subscriptions(settings)
         if subscriptions is not None:
             subscribers = load(subscriptions)
@@ -75,6 +76,7 @@ def process(
             ledger,
             store,
             pipeline,
+            position,
             now=now,
             follow=follow,
             stop=stop,
