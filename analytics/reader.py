@@ -42,15 +42,12 @@ class Analytics:
 
     def __init__(self, path: Path, *, wait: float = 3.0) -> None:
         self.path, self.wait = path, wait
+        self.snapshot = snapshot_path(path)
         self._lock = threading.Lock()
         self._held: tuple[Any, Any, set[str]] | None = None  # (file identity, con, tables)
 
-    def _snapshot(self) -> Path:
-        return snapshot_path(self.path)
-
     def available(self) -> bool:
-        snap = self._snapshot()
-        return snap.exists() or self.path.exists()
+        return self.snapshot.exists() or self.path.exists()
 
     def _open(self, path: Path) -> Any:
         import duckdb
@@ -76,7 +73,7 @@ class Analytics:
     @contextmanager
     def connect(self) -> Iterator[tuple[Any, set[str]]]:
         """A connection and the tables it has (hold it briefly: one query)."""
-        snap = self._snapshot()
+        snap = self.snapshot
         try:
             st = snap.stat()
         except FileNotFoundError:
